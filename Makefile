@@ -1,0 +1,30 @@
+# msgprobe — `make run` (the demo on a loopback censor) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/msgprobe demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check probe tests bench scripts
+	$(BIN)/ruff format --check probe tests bench scripts
+	$(BIN)/mypy --strict probe
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

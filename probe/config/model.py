@@ -1,0 +1,119 @@
+"""The configuration as the rest of the probe sees it: frozen and already valid."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from probe.vocab import CheckKind, EndpointState
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSpec:
+    raw: str  # as written in the config; this is what evidence and labels show
+    transport: str  # "system" | "udp" | "tcp" | "doh"
+    host: str = ""
+    port: int = 53
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    kind: CheckKind
+    port: int = 0
+    url: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind is CheckKind.DNS:
+            return "dns"
+        if self.kind in (CheckKind.TCP, CheckKind.TLS):
+            return f"{self.kind.value}:{self.port}"
+        return f"{self.kind.value}:{self.url}"
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """Where a service's genuine addresses live; empty means "not asserted"."""
+
+    prefixes: tuple[IPNetwork, ...] = ()
+    asns: tuple[int, ...] = ()
+
+    @property
+    def asserted(self) -> bool:
+        return bool(self.prefixes or self.asns)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str  # host name or IP literal, exactly as configured
+    checks: tuple[Check, ...]
+    state: EndpointState = EndpointState.ACTIVE
+    expected: Expected = field(default_factory=Expected)
+    source: str = ""
+    note: str = ""
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    title: str
+    endpoints: tuple[Endpoint, ...]
+    # Registrable domains the service legitimately redirects to.
+    domains: tuple[str, ...] = ()
+    expected: Expected = field(default_factory=Expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    dns: float = 4.0
+    connect: float = 5.0
+    tls: float = 5.0
+    http: float = 10.0
+    cycle: float = 240.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None
+    services: tuple[Service, ...]
+    interval: float = 300.0
+    jitter: float = 30.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    concurrency: int = 32
+    confirm: int = 2
+    resolvers: tuple[ResolverSpec, ...] = (ResolverSpec("system", "system"),)
+    control_resolvers: tuple[ResolverSpec, ...] = ()
+    canary_name: str = "example.com"
+    injection_window: float = 0.2
+    decoy_sni: str = "example.com"
+    decoy_host: str = "example.com"
+    ca_bundle: Path | None = None
+    asn_database: Path | None = None
+    blockpages: Path | None = None
+    evidence_path: Path | None = None
+    evidence_max_bytes: int = 20_000_000
+    probe_id: str = ""
+    country: str = ""
+    asn: str = ""
+    raw_tests: bool = False
+    # Reserved space treated as ordinary address space: a private test network
+    # or the loopback demo. Never set on a real vantage (it disables dns.bogon there).
+    test_networks: tuple[IPNetwork, ...] = ()
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)

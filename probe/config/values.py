@@ -1,0 +1,106 @@
+"""Parsers for the scalar forms the config accepts; each raises ValueError with a reason."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from probe.config.model import Check, IPNetwork, ResolverSpec
+from probe.vocab import CheckKind
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9_-]{1,63}\.?$", re.I)
+
+
+def duration(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"expected a duration such as 30s or 5m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value.strip())
+        if not match:
+            raise ValueError(f"bad duration {value!r} (use e.g. 500ms, 30s, 5m, 1h)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"duration {value!r} is negative")
+    return seconds
+
+
+def hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"bad host name {value!r}")
+    return value.lower().rstrip(".")
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    ipaddress.ip_address(host)  # ValueError names the bad address
+    port_number = int(port) if port else default_port
+    if not 0 < port_number < 65536:
+        raise ValueError(f"port {port_number} out of range")
+    return host, port_number
+
+
+def resolver(value: str) -> ResolverSpec:
+    """``system``, ``IP[:port]`` (UDP), ``udp://…``, ``tcp://…``, ``https://…/dns-query``."""
+    text = value.strip()
+    if text == "system":
+        return ResolverSpec(text, "system")
+    if text.startswith("https://"):
+        parts = urlsplit(text)
+        if not parts.hostname or not parts.path or parts.path == "/":
+            raise ValueError(f"bad DoH URL {value!r} (expected https://host/dns-query)")
+        return ResolverSpec(text, "doh", host=parts.hostname, port=parts.port or 443, url=text)
+    transport = "udp"
+    for scheme in ("udp://", "tcp://"):
+        if text.startswith(scheme):
+            transport, text = scheme[:3], text[len(scheme) :]
+    try:
+        host, port = _host_port(text, 53)
+    except ValueError:
+        raise ValueError(
+            f"bad resolver {value!r} (use system, IP[:port], tcp://IP[:port] or https://…/dns-query)"
+        ) from None
+    return ResolverSpec(value, transport, host=host, port=port)
+
+
+def check(value: str, endpoint_host: str) -> Check:
+    kind_text, _, arg = value.partition(":")
+    try:
+        kind = CheckKind(kind_text)
+    except ValueError:
+        raise ValueError(
+            f"unknown check {value!r} (use dns, tcp:PORT, tls:PORT, http:URL, http_post:URL)"
+        ) from None
+    if kind is CheckKind.DNS:
+        if arg:
+            raise ValueError(f"check 'dns' takes no argument, got {value!r}")
+        return Check(kind)
+    if kind in (CheckKind.TCP, CheckKind.TLS):
+        if not arg.isdigit() or not 0 < int(arg) < 65536:
+            raise ValueError(f"check {value!r} needs a port 1-65535")
+        return Check(kind, port=int(arg))
+    parts = urlsplit(arg)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"check {value!r} needs an http:// or https:// URL")
+    # HTTP is pinned to the addresses measured for this endpoint, so a URL on
+    # another host would silently measure the wrong thing.
+    if parts.hostname.lower() != endpoint_host.lower().strip("[]"):
+        raise ValueError(f"URL host {parts.hostname!r} is not the endpoint {endpoint_host!r}")
+    return Check(kind, url=arg)
+
+
+def network(value: str) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"bad prefix {value!r} (expected e.g. 149.154.160.0/20)") from None

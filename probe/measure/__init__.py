@@ -1,0 +1,1 @@
+"""Measurement: I/O that records facts. Nothing here decides "blocked"."""

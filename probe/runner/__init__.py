@@ -1,0 +1,1 @@
+"""The runner owns time: cycles, concurrency, deadlines, retries, the schedule."""

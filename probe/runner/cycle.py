@@ -1,0 +1,89 @@
+"""One cycle: every endpoint once, bounded concurrency, one deadline.
+
+An endpoint that is not ok is measured again at once (``retries`` times) and
+kept only if the attempts agree, so ``msgprobe once`` never reports a block
+it saw a single time. The daemon passes ``retries=0`` and confirms across
+cycles instead (``probe.analysis.confirm``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from probe.analysis.confirm import agree
+from probe.analysis.endpoint import AnalysisInput, analyze_endpoint
+from probe.analysis.vantage import apply_vantage, vantage_online
+from probe.config.fingerprints import Fingerprints
+from probe.config.model import Endpoint, Service
+from probe.measure.endpoint import Toolkit, measure_endpoint
+from probe.model import EndpointObservations, EndpointResult, Verdict
+from probe.vocab import Status
+
+DEADLINE_EVIDENCE = "not measured: the cycle deadline was reached first"
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    started: float  # unix seconds
+    finished: float
+    vantage_online: bool
+    results: tuple[EndpointResult, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+def _unmeasured(service: Service, endpoint: Endpoint) -> EndpointResult:
+    obs = EndpointObservations(service.name, endpoint.host)
+    return EndpointResult(
+        service.name, endpoint.host, Verdict(Status.UNKNOWN, None, None, DEADLINE_EVIDENCE), (), obs
+    )
+
+
+async def _endpoint(
+    kit: Toolkit,
+    fingerprints: Fingerprints,
+    service: Service,
+    endpoint: Endpoint,
+    slot: asyncio.Semaphore,
+    retries: int,
+) -> EndpointResult:
+    inp = AnalysisInput(service, endpoint, fingerprints, kit.config.test_networks)
+    attempts = [analyze_endpoint(await measure_endpoint(kit, service, endpoint, slot), inp)]
+    while attempts[-1].verdict.status is not Status.OK and len(attempts) <= retries:
+        attempts.append(analyze_endpoint(await measure_endpoint(kit, service, endpoint, slot), inp))
+    if len(attempts) == 1:
+        return attempts[0]
+    return replace(attempts[-1], verdict=agree([a.verdict for a in attempts]), attempts=len(attempts))
+
+
+async def run_cycle(
+    kit: Toolkit,
+    fingerprints: Fingerprints,
+    services: Sequence[Service],
+    *,
+    retries: int = 0,
+    wall: Callable[[], float] = time.time,
+) -> CycleResult:
+    config = kit.config
+    started = wall()
+    slot = asyncio.Semaphore(config.concurrency)
+    pairs = [(s, e) for s in services for e in s.endpoints]
+    done: dict[int, EndpointResult] = {}
+
+    async def one(index: int, service: Service, endpoint: Endpoint) -> None:
+        done[index] = await _endpoint(kit, fingerprints, service, endpoint, slot, retries)
+
+    try:
+        async with asyncio.timeout(config.timeouts.cycle), asyncio.TaskGroup() as group:
+            for index, (service, endpoint) in enumerate(pairs):
+                group.create_task(one(index, service, endpoint))
+    except TimeoutError:
+        pass  # what finished stands; the rest is reported as not measured
+    results = [done.get(i) or _unmeasured(s, e) for i, (s, e) in enumerate(pairs)]
+    online = vantage_online([r.observations for r in results])
+    return CycleResult(started, wall(), online, tuple(apply_vantage(results, online)))

@@ -1,0 +1,168 @@
+"""``msgprobe run``: measure on a schedule, serve the latest state, survive.
+
+Signals: SIGTERM/SIGINT stop within two seconds (the running cycle is
+abandoned; its sockets close as its tasks unwind). SIGHUP and
+``POST /-/reload`` reload the config; a bad config is refused with a log
+line and ``msgprobe_config_last_reload_successful 0``, and the old one keeps
+running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from probe.config.fingerprints import Fingerprints, load_fingerprints
+from probe.config.load import ConfigError
+from probe.config.model import Config
+from probe.export.evidence import EvidenceLog
+from probe.export.metrics import SnapshotCollector
+from probe.export.records import result_record
+from probe.export.web import make_app, serve
+from probe.measure.endpoint import open_toolkit, tls_contexts
+from probe.measure.tls import TlsContexts
+from probe.runner.cycle import CycleResult, run_cycle
+from probe.runner.scheduler import Clock, Scheduler
+from probe.runner.tracker import Tracker
+from probe.vocab import Status
+
+log = logging.getLogger("msgprobe")
+STOP_GRACE = 1.5  # seconds the abandoned cycle gets to unwind; SIGTERM must finish within 2 s
+
+
+class Daemon:
+    def __init__(
+        self,
+        load: Callable[[], Config],
+        *,
+        listen: str,
+        evidence_path: Path | None = None,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.load = load
+        self.listen = listen
+        self.wall = wall
+        self.config = load()  # ConfigError here means nothing starts
+        self.fingerprints: Fingerprints = load_fingerprints(self.config.blockpages)
+        self.contexts: TlsContexts = tls_contexts(self.config)
+        self.tracker = Tracker(self.config, started=wall())
+        self.scheduler = Scheduler(self.config.interval, self.config.jitter, clock=clock)
+        path = evidence_path or self.config.evidence_path
+        self.evidence = EvidenceLog(path, self.config.evidence_max_bytes) if path else None
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(SnapshotCollector(lambda: self.tracker.snapshot))
+        self.stop = asyncio.Event()
+        self.address: str | None = None
+
+    async def reload(self) -> tuple[bool, str]:
+        try:
+            config = self.load()
+            fingerprints = load_fingerprints(config.blockpages)
+            contexts = tls_contexts(config)
+        except (ConfigError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error(
+                "config reload refused; keeping the running config", extra={"fields": {"error": message}}
+            )
+            self.tracker.record_reload(False, self.wall())
+            return False, message
+        self.config, self.fingerprints, self.contexts = config, fingerprints, contexts
+        self.scheduler.interval, self.scheduler.jitter = config.interval, config.jitter
+        self.tracker.configure(config)
+        self.tracker.record_reload(True, self.wall())
+        log.info("config reloaded", extra={"fields": {"services": len(config.services)}})
+        return True, "reloaded"
+
+    async def cycle(self) -> CycleResult:
+        config = self.config
+        async with open_toolkit(config, contexts=self.contexts) as kit:
+            result = await run_cycle(kit, self.fingerprints, config.services, wall=self.wall)
+        before = {(e.service, e.endpoint): e.status for e in self.tracker.snapshot.endpoints}
+        snapshot = self.tracker.apply(result)
+        changed = {
+            (e.service, e.endpoint): e
+            for e in snapshot.endpoints
+            if before.get((e.service, e.endpoint)) != e.status
+        }
+        if self.evidence is not None:
+            self.evidence.write(self._evidence(result, changed))
+        blocked = sum(1 for s in snapshot.services if s.blocked)
+        log.info(
+            "cycle done",
+            extra={
+                "fields": {
+                    "duration_s": round(result.duration, 3),
+                    "endpoints": len(result.results),
+                    "services_blocked": blocked,
+                    "vantage_online": result.vantage_online,
+                }
+            },
+        )
+        return result
+
+    def _evidence(self, result: CycleResult, changed: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+        records = []
+        for r in result.results:
+            key = (r.service, r.endpoint)
+            if r.verdict.status is Status.OK and key not in changed:
+                continue
+            record = {"time": result.finished, "probe_id": self.config.probe_id, **result_record(r)}
+            if key in changed:
+                record["confirmed_status"] = changed[key].status.value
+                record["confirmed_method"] = changed[key].method.value if changed[key].method else None
+            records.append(record)
+        return records
+
+    async def _cycle_safely(self) -> None:
+        try:
+            await self.cycle()
+        except Exception:  # a bug in one cycle must not kill a months-long run
+            log.exception("cycle failed")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        app = make_app(lambda: self.tracker.snapshot, registry=self.registry, reload=self.reload)
+        runner = await serve(app, self.listen)
+        self.address = _bound_address(runner)
+        log.info(
+            "listening", extra={"fields": {"address": self.address, "services": len(self.config.services)}}
+        )
+        handled = []
+        for sig, action in (
+            (signal.SIGTERM, self.stop.set),
+            (signal.SIGINT, self.stop.set),
+            (signal.SIGHUP, lambda: loop.create_task(self.reload())),
+        ):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, action)
+                handled.append(sig)
+        work = asyncio.create_task(self.scheduler.run(self._cycle_safely, self.stop))
+        try:
+            await self.stop.wait()
+        finally:
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(STOP_GRACE):
+                    await work
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            await runner.cleanup()
+            log.info("stopped")
+
+
+def _bound_address(runner: Any) -> str:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        for sock in getattr(server, "sockets", None) or ():
+            host, port = sock.getsockname()[:2]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return "?"

@@ -1,0 +1,176 @@
+"""Folds cycle results into the daemon's ``Snapshot``: confirmation, ring
+buffers of recent failures, cumulative counters and histograms.
+
+No I/O and no clock of its own: the daemon passes ``now``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import replace
+
+from probe import __version__
+from probe.analysis.confirm import Track, advance
+from probe.analysis.service import service_blocked, service_status
+from probe.config.model import Config, Endpoint
+from probe.model import EndpointResult
+from probe.runner.cycle import CycleResult
+from probe.state import (
+    DURATION_BUCKETS,
+    CheckStats,
+    FailureRecord,
+    Histogram,
+    ServiceView,
+    Snapshot,
+    TrackedEndpoint,
+)
+from probe.vocab import CheckKind, Method, Status
+
+RECENT_FAILURES = 10
+
+_METHODS_BY_CHECK = {
+    CheckKind.DNS: tuple(m for m in Method if m.value.startswith("dns.")),
+    CheckKind.TCP: (Method.TCP_TIMEOUT, Method.TCP_REFUSED),
+    CheckKind.TLS: (Method.TLS_RESET, Method.TLS_TIMEOUT, Method.TLS_MITM),
+    CheckKind.HTTP: (Method.HTTP_RESET, Method.HTTP_TIMEOUT, Method.HTTP_BLOCKPAGE, Method.HTTP_REDIRECT),
+    CheckKind.HTTP_POST: (
+        Method.HTTP_RESET,
+        Method.HTTP_TIMEOUT,
+        Method.HTTP_BLOCKPAGE,
+        Method.HTTP_REDIRECT,
+    ),
+}
+
+
+def applicable_methods(endpoint: Endpoint) -> tuple[Method, ...]:
+    kinds = {c.kind for c in endpoint.checks}
+    return tuple(m for m in Method if any(m in _METHODS_BY_CHECK[k] for k in kinds))
+
+
+def _failure_label(failure: str | None) -> str:
+    # Metric labels carry the closed vocabulary only; "unknown_failure: detail" loses its detail.
+    if failure is None:
+        return "none"
+    return failure.split(":", 1)[0]
+
+
+class Tracker:
+    def __init__(self, config: Config, *, started: float) -> None:
+        self._snapshot = Snapshot(
+            version=__version__,
+            probe_id=config.probe_id,
+            country=config.country,
+            asn=config.asn,
+            started=started,
+            config_path=str(config.path or ""),
+        )
+        self._tracks: dict[tuple[str, str], Track] = {}
+        self._recent: dict[tuple[str, str], deque[FailureRecord]] = {}
+        self._totals: dict[tuple[str, str, str], int] = {}
+        self._durations: dict[tuple[str, str], list[float | int]] = {}  # bucket counts..., sum, count
+        self._latest: dict[tuple[str, str], EndpointResult] = {}
+        self.configure(config)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def configure(self, config: Config) -> None:
+        """Adopt a (re)loaded config: endpoints that remain keep their history."""
+        self.config = config
+        keys = {(s.name, e.host) for s in config.services for e in s.endpoints}
+        for store in (self._tracks, self._recent, self._latest):
+            for key in [k for k in store if k not in keys]:
+                del store[key]
+        self._snapshot = replace(
+            self._snapshot,
+            probe_id=config.probe_id,
+            country=config.country,
+            asn=config.asn,
+            config_path=str(config.path or ""),
+        )
+        self._publish()
+
+    def record_reload(self, ok: bool, now: float) -> None:
+        reloads = dict(self._snapshot.reloads)
+        result = "success" if ok else "failure"
+        reloads[result] = reloads.get(result, 0) + 1
+        self._snapshot = replace(
+            self._snapshot,
+            reload_ok=ok,
+            reload_time=now if ok else self._snapshot.reload_time,
+            reloads=reloads,
+        )
+
+    def apply(self, cycle: CycleResult) -> Snapshot:
+        now = cycle.finished
+        for result in cycle.results:
+            key = (result.service, result.endpoint)
+            self._latest[key] = result
+            self._tracks[key] = advance(
+                self._tracks.get(key, Track()), result.verdict, now, self.config.confirm
+            )
+            if result.verdict.status is not Status.OK:
+                ring = self._recent.setdefault(key, deque(maxlen=RECENT_FAILURES))
+                v = result.verdict
+                ring.append(FailureRecord(now, v.status, v.method, v.failure, v.evidence))
+            for row in result.checks:
+                label = row.check
+                counter = (result.service, label, _failure_label(row.failure))
+                self._totals[counter] = self._totals.get(counter, 0) + 1
+                self._observe((result.service, label), row.duration_s)
+        self._snapshot = replace(
+            self._snapshot,
+            cycles=self._snapshot.cycles + 1,
+            last_cycle_start=cycle.started,
+            last_cycle_end=cycle.finished,
+            last_cycle_duration=cycle.duration,
+            vantage_online=cycle.vantage_online,
+        )
+        self._publish()
+        return self._snapshot
+
+    def _observe(self, key: tuple[str, str], seconds: float) -> None:
+        slots = self._durations.setdefault(key, [0] * (len(DURATION_BUCKETS) + 1) + [0.0, 0])
+        slots[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        slots[-2] += seconds
+        slots[-1] += 1
+
+    def _publish(self) -> None:
+        endpoints = []
+        services = []
+        for service in self.config.services:
+            states = []
+            for e in service.endpoints:
+                key = (service.name, e.host)
+                track = self._tracks.get(key, Track())
+                states.append((e.state, track.status))
+                endpoints.append(
+                    TrackedEndpoint(
+                        service=service.name,
+                        endpoint=e.host,
+                        state=e.state,
+                        status=track.status,
+                        method=track.method,
+                        since=track.since,
+                        latest=self._latest.get(key),
+                        checks=tuple(c.label for c in e.checks),
+                        methods=applicable_methods(e),
+                        recent_failures=tuple(self._recent.get(key, ())),
+                    )
+                )
+            services.append(
+                ServiceView(service.name, service.title, service_status(states), service_blocked(states))
+            )
+        durations = {}
+        for key, slots in self._durations.items():
+            n = len(DURATION_BUCKETS) + 1
+            cumulative = tuple(int(sum(slots[: i + 1])) for i in range(n))
+            durations[key] = Histogram(cumulative, float(slots[-2]), int(slots[-1]))
+        self._snapshot = replace(
+            self._snapshot,
+            endpoints=tuple(endpoints),
+            services=tuple(services),
+            stats=CheckStats(dict(self._totals), durations),
+        )

@@ -1,0 +1,92 @@
+"""The daemon's latest state, as ``probe.export`` sees it.
+
+The runner builds a new immutable ``Snapshot`` after every cycle (and on a
+reload); exporters only read the newest one. Cumulative figures (counters,
+histograms) live here too, so a scrape never triggers work and renders the
+same numbers however often it comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from probe.model import EndpointResult
+from probe.vocab import EndpointState, Method, Status
+
+# Check latencies on a healthy path are tens of ms; censorship timeouts sit
+# at the configured step timeouts (seconds), so the buckets span both.
+DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """One entry of an endpoint's ring buffer of recent non-ok results."""
+
+    time: float  # unix seconds
+    status: Status
+    method: Method | None
+    failure: str | None
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedEndpoint:
+    service: str
+    endpoint: str
+    state: EndpointState
+    status: Status  # confirmed over `confirm` cycles
+    method: Method | None  # confirmed; None unless status is blocked
+    since: float | None  # unix time of the last confirmed change
+    latest: EndpointResult | None  # the raw result of the last cycle
+    checks: tuple[str, ...]  # configured check labels, to initialise series
+    methods: tuple[Method, ...]  # methods its checks can reveal, to initialise series
+    recent_failures: tuple[FailureRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    name: str
+    title: str
+    status: Status  # aggregate of its confirmed endpoint statuses
+    blocked: bool  # any active endpoint confirmed blocked
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    bucket_counts: tuple[int, ...]  # cumulative, one per DURATION_BUCKETS entry, then +Inf
+    total: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStats:
+    # (service, check label, failure or "none") -> count
+    totals: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    # (service, check label) -> histogram of durations
+    durations: Mapping[tuple[str, str], Histogram] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: str
+    probe_id: str
+    country: str
+    asn: str
+    started: float  # daemon start, unix seconds
+    cycles: int = 0
+    last_cycle_start: float | None = None
+    last_cycle_end: float | None = None
+    last_cycle_duration: float | None = None
+    vantage_online: bool | None = None  # None until the first cycle ends
+    endpoints: tuple[TrackedEndpoint, ...] = ()
+    services: tuple[ServiceView, ...] = ()
+    stats: CheckStats = field(default_factory=CheckStats)
+    reload_ok: bool = True
+    reload_time: float | None = None
+    reloads: Mapping[str, int] = field(default_factory=dict)  # "success"/"failure" -> count
+    config_path: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.cycles > 0
