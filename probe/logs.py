@@ -27,6 +27,8 @@ class LogfmtFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         fields.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
         return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
 
 
@@ -40,6 +42,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         fields.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False, default=str)
 
 

@@ -94,7 +94,7 @@ def check_rows(obs: EndpointObservations, endpoint: Endpoint, verdict: Verdict) 
         kind = "http_post" if h.method == "POST" else "http"
         label = f"{kind}:{h.url}"
         blocked_here = verdict.method in _HTTP_BLOCK and verdict.address == h.address
-        decoy = next(
+        retry = next(
             (d for d in obs.http if d.decoy and d.address == h.address and d.method == h.method), None
         )
         detail = {
@@ -105,8 +105,8 @@ def check_rows(obs: EndpointObservations, endpoint: Endpoint, verdict: Verdict) 
         }
         if h.redirect_limit_reached:
             detail["redirect_limit_reached"] = True
-        if decoy is not None:
-            detail |= {"decoy_host": decoy.host, "decoy_ok": decoy.failure is None}
+        if retry is not None:
+            detail |= {"decoy_host": retry.host, "decoy_ok": retry.failure is None}
         ok = h.failure is None and not blocked_here
         rows.append(CheckResult(label, ok, failure_string(h.failure, h.error), h.duration, h.address, detail))
     return tuple(rows)

@@ -54,8 +54,8 @@ def _address_verdicts(obs: EndpointObservations, inp: AnalysisInput) -> dict[str
         # The decoy request has another host in its URL: group by what stays the same.
         parts = urlsplit(h.url)
         http_groups[(h.address, h.method, f"{parts.scheme}:{parts.port}{parts.path}")].append(h)
-    for (address, _, _), group in http_groups.items():
-        verdict = http_verdict(group, inp.service.domains, inp.fingerprints)
+    for (address, _, _), requests in http_groups.items():
+        verdict = http_verdict(requests, inp.service.domains, inp.fingerprints)
         if verdict is not None:
             found[address].append(verdict)
     return found

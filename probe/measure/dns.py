@@ -34,11 +34,7 @@ from probe.measure.errors import classify
 from probe.model import DnsObservation, DnsReply
 from probe.vocab import Failure
 
-_NO_LATE: tuple[DnsReply, ...] = ()
-
-
-async def _nothing_late() -> tuple[DnsReply, ...]:
-    return _NO_LATE
+Late = Awaitable[tuple[DnsReply, ...]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +98,11 @@ class DnsQuery:
 
     async def __call__(
         self, hostname: str, qtype: str, target: DnsTarget, role: str, t0: float
-    ) -> tuple[DnsObservation, Awaitable[tuple[DnsReply, ...]]]:
+    ) -> tuple[DnsObservation, Late]:
+        """The observation of the first reply, and (UDP) the pending late replies."""
         query = dns.message.make_query(hostname, qtype)
         started = self.clock()
-        late: Awaitable[tuple[DnsReply, ...]] = _nothing_late()
+        late: Late = None
         try:
             async with asyncio.timeout(self.timeout):
                 if target.transport == "udp":
@@ -151,7 +148,7 @@ class DnsQuery:
 
     async def _udp(
         self, query: dns.message.Message, target: DnsTarget, started: float
-    ) -> tuple[dns.message.Message, Awaitable[tuple[DnsReply, ...]]]:
+    ) -> tuple[dns.message.Message, Late]:
         backend = dns.asyncbackend.get_backend("asyncio")
         family = dns.inet.af_for_address(target.host)
         sock = await backend.make_socket(family, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
@@ -168,7 +165,7 @@ class DnsQuery:
             raise
         if self.window <= 0:
             await sock.close()
-            return response, _nothing_late()
+            return response, None
         listener = asyncio.ensure_future(self._listen(sock, destination, query, started))
         return response, listener
 

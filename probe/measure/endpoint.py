@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ from probe.addresses import is_bogon
 from probe.config.model import Check, Config, Endpoint, Service
 from probe.measure import tcp
 from probe.measure.asn import AsnDatabase
-from probe.measure.dns import DnsQuery, DnsTarget, concrete
+from probe.measure.dns import DnsQuery, DnsTarget, Late, concrete
 from probe.measure.http import HttpFetch
 from probe.measure.tls import DECOY_WORTHY, TlsContexts, TlsHandshake
 from probe.model import (
@@ -97,9 +97,7 @@ def _has(endpoint: Endpoint, kind: CheckKind) -> bool:
     return any(c.kind is kind for c in endpoint.checks)
 
 
-async def _resolve(
-    kit: Toolkit, endpoint: Endpoint, t0: float
-) -> tuple[list[DnsObservation], list[Awaitable[tuple[DnsReply, ...]]]]:
+async def _resolve(kit: Toolkit, endpoint: Endpoint, t0: float) -> tuple[list[DnsObservation], list[Late]]:
     jobs = [(t, q, "probe") for t in kit.resolvers for q in ("A", "AAAA")]
     if _has(endpoint, CheckKind.DNS):
         jobs += [(t, q, "control") for t in kit.controls for q in ("A", "AAAA")]
@@ -177,6 +175,10 @@ async def _address(
     return tcp_obs, tls_obs, [o for group in http_obs for o in group]
 
 
+async def _await_late(pending: Late) -> tuple[DnsReply, ...]:
+    return await pending if pending is not None else ()
+
+
 async def measure_endpoint(
     kit: Toolkit, service: Service, endpoint: Endpoint, slot: asyncio.Semaphore | None = None
 ) -> EndpointObservations:
@@ -186,7 +188,7 @@ async def measure_endpoint(
     they only wait, and holding a slot for that would idle the cycle.
     """
     t0 = kit.clock()
-    late: list[Awaitable[tuple[DnsReply, ...]]] = []
+    late: list[Late] = []
     async with slot or contextlib.nullcontext():
         dns_obs: list[DnsObservation] = []
         if endpoint.is_ip:
@@ -203,7 +205,7 @@ async def measure_endpoint(
         ordinary = endpoint.expected.prefixes + kit.config.test_networks
         targets = [a for a in addresses if not is_bogon(a, ordinary)]
         per_address = await asyncio.gather(*(_address(kit, endpoint, a, t0) for a in targets))
-    extra = await asyncio.gather(*late)
+    extra = await asyncio.gather(*(_await_late(pending) for pending in late))
     dns_obs = [replace(o, extra_replies=e) if e else o for o, e in zip(dns_obs, extra, strict=False)]
     asns = tuple((a, n) for a in addresses if kit.asn and (n := kit.asn.lookup(a)) is not None)
     return EndpointObservations(

@@ -26,7 +26,7 @@ from probe.config.model import Config
 from probe.export.evidence import EvidenceLog
 from probe.export.metrics import SnapshotCollector
 from probe.export.records import result_record
-from probe.export.web import make_app, serve
+from probe.export.web import bound_addresses, make_app, serve
 from probe.measure.endpoint import open_toolkit, tls_contexts
 from probe.measure.tls import TlsContexts
 from probe.runner.cycle import CycleResult, run_cycle
@@ -132,7 +132,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         app = make_app(lambda: self.tracker.snapshot, registry=self.registry, reload=self.reload)
         runner = await serve(app, self.listen)
-        self.address = _bound_address(runner)
+        self.address = (bound_addresses(runner) or ["?"])[0]
         log.info(
             "listening", extra={"fields": {"address": self.address, "services": len(self.config.services)}}
         )
@@ -157,12 +157,3 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
             log.info("stopped")
-
-
-def _bound_address(runner: Any) -> str:
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        for sock in getattr(server, "sockets", None) or ():
-            host, port = sock.getsockname()[:2]
-            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return "?"

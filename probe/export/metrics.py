@@ -1,0 +1,300 @@
+"""``/metrics``: a custom Collector that renders the newest ``Snapshot``.
+
+Every scrape builds fresh families from the snapshot the runner published
+last, so a scrape never measures, never blocks on a cycle and always shows
+one consistent cycle. Nothing lives at module level but the metric table.
+
+Label values come only from the config (service, endpoint, check labels)
+or from the closed vocabularies (status, method, failure), and known label
+sets are written out with zeros, so a series never appears out of nowhere
+and an alert on ``== 1`` has a ``0`` to compare with before the block.
+Metric names are final: alert rules and dashboards are written against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from probe.state import DURATION_BUCKETS, Histogram, Snapshot
+from probe.vocab import Failure, Method, Status
+
+_STATUSES = tuple((status, status.value) for status in Status)
+_FAILURE_LABELS = frozenset({"none", *(f.value for f in Failure)})
+# The client's own `le` formatting (Go's float syntax), so buckets read as its histograms do.
+_go_float = cast(Callable[[float], str], floatToGoString)
+_BUCKET_LABELS = (*(_go_float(b) for b in DURATION_BUCKETS), "+Inf")
+_RELOAD_RESULTS = ("success", "failure")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str  # as exposed (counters with _total, info metrics with _info)
+    kind: str  # "gauge" | "counter" | "histogram" | "info"
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+# Every metric, declared once: names, types, help text and label names.
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "msgprobe_endpoint_status",
+        "gauge",
+        "Confirmed status of the endpoint (state set: 1 on the current status, 0 on the others).",
+        ("service", "endpoint", "status"),
+    ),
+    MetricSpec(
+        "msgprobe_endpoint_raw_status",
+        "gauge",
+        "Status of the endpoint in the latest cycle, before confirmation (state set; all 0 before a result).",
+        ("service", "endpoint", "status"),
+    ),
+    MetricSpec(
+        "msgprobe_endpoint_blocked",
+        "gauge",
+        "1 while the endpoint is confirmed blocked by this method, 0 otherwise.",
+        ("service", "endpoint", "method"),
+    ),
+    MetricSpec(
+        "msgprobe_endpoint_last_change_timestamp_seconds",
+        "gauge",
+        "Unix time of the endpoint's last confirmed status change.",
+        ("service", "endpoint"),
+    ),
+    MetricSpec(
+        "msgprobe_service_blocked",
+        "gauge",
+        "1 when any active endpoint of the service is confirmed blocked.",
+        ("service",),
+    ),
+    MetricSpec(
+        "msgprobe_service_status",
+        "gauge",
+        "Aggregate confirmed status of the service (state set).",
+        ("service", "status"),
+    ),
+    MetricSpec(
+        "msgprobe_check_success",
+        "gauge",
+        "1 if every run of this check succeeded in the latest cycle; 0 if one failed or it did not run.",
+        ("service", "endpoint", "check"),
+    ),
+    MetricSpec(
+        "msgprobe_check_duration_seconds",
+        "histogram",
+        "Duration of checks, per service and check.",
+        ("service", "check"),
+    ),
+    MetricSpec(
+        "msgprobe_checks_total",
+        "counter",
+        "Checks run, by failure (closed OONI vocabulary, or none).",
+        ("service", "check", "failure"),
+    ),
+    MetricSpec("msgprobe_cycle_duration_seconds", "gauge", "Wall time of the last measurement cycle."),
+    MetricSpec("msgprobe_cycles_total", "counter", "Measurement cycles completed."),
+    MetricSpec(
+        "msgprobe_last_cycle_timestamp_seconds", "gauge", "Unix time at which the last cycle finished."
+    ),
+    MetricSpec(
+        "msgprobe_vantage_online",
+        "gauge",
+        "1 if the vantage reached the network in the last cycle; 0 means no block is raised.",
+    ),
+    MetricSpec("msgprobe_build_info", "info", "Version of msgprobe.", ("version",)),
+    MetricSpec(
+        "msgprobe_vantage_info",
+        "info",
+        "Identity of this probe as configured.",
+        ("probe_id", "country", "asn"),
+    ),
+    MetricSpec("msgprobe_start_time_seconds", "gauge", "Unix time at which the daemon started."),
+    MetricSpec(
+        "msgprobe_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (the old config keeps running otherwise).",
+    ),
+    MetricSpec(
+        "msgprobe_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful configuration load.",
+    ),
+    MetricSpec("msgprobe_config_reloads_total", "counter", "Configuration reloads, by result.", ("result",)),
+)
+
+
+def _family(spec: MetricSpec) -> Metric:
+    if spec.kind == "gauge":
+        return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+    if spec.kind == "counter":
+        return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+    if spec.kind == "histogram":
+        return HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
+    if spec.kind == "info":
+        return InfoMetricFamily(spec.name.removesuffix("_info"), spec.help, labels=spec.labels)
+    raise ValueError(f"unknown metric kind {spec.kind!r}")
+
+
+class _Families:
+    """The families of one scrape, by exposed name; ``add`` appends one sample fast.
+
+    Samples are appended directly rather than through ``add_metric``: a
+    scrape of a large catalog writes thousands of them and the per-call
+    overhead is most of the render time.
+    """
+
+    def __init__(self) -> None:
+        self.by_name = {spec.name: _family(spec) for spec in METRICS}
+
+    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+        self.by_name[name].samples.append(Sample(name, labels, value, None, None, None))
+
+    def histogram(self, labels: dict[str, str], h: Histogram) -> None:
+        name = "msgprobe_check_duration_seconds"
+        samples = self.by_name[name].samples
+        for le, count in zip(_BUCKET_LABELS, h.bucket_counts, strict=True):
+            samples.append(Sample(name + "_bucket", {**labels, "le": le}, float(count), None, None, None))
+        samples.append(Sample(name + "_count", labels, float(h.count), None, None, None))
+        samples.append(Sample(name + "_sum", labels, h.total, None, None, None))
+
+
+_EMPTY_HISTOGRAM = Histogram((0,) * len(_BUCKET_LABELS), 0.0, 0)
+
+
+def _failure_label(failure: str) -> str:
+    # The tracker already reduces failures to the vocabulary; this makes the
+    # label set closed whatever reaches the snapshot.
+    if failure in _FAILURE_LABELS:
+        return failure
+    head = failure.split(":", 1)[0]
+    return head if head in _FAILURE_LABELS else Failure.UNKNOWN.value
+
+
+def _endpoints(f: _Families, s: Snapshot) -> None:
+    for e in s.endpoints:
+        service, endpoint = e.service, e.endpoint
+        raw = e.latest.verdict.status if e.latest is not None else None
+        for status, value in _STATUSES:
+            labels = {"service": service, "endpoint": endpoint, "status": value}
+            f.add("msgprobe_endpoint_status", labels, 1.0 if e.status is status else 0.0)
+            f.add("msgprobe_endpoint_raw_status", labels, 1.0 if raw is status else 0.0)
+        blocked_by = e.method if e.status is Status.BLOCKED else None
+        methods: tuple[Method, ...] = e.methods
+        if blocked_by is not None and blocked_by not in methods:
+            methods = (*methods, blocked_by)  # never hide a block behind the initialised set
+        for method in methods:
+            f.add(
+                "msgprobe_endpoint_blocked",
+                {"service": service, "endpoint": endpoint, "method": method.value},
+                1.0 if method is blocked_by else 0.0,
+            )
+        if e.since is not None:
+            f.add(
+                "msgprobe_endpoint_last_change_timestamp_seconds",
+                {"service": service, "endpoint": endpoint},
+                e.since,
+            )
+        if e.latest is not None:
+            # A configured check without a row did not run (an earlier step
+            # failed): that is not a success.
+            ok: dict[str, bool] = {}
+            for row in e.latest.checks:
+                ok[row.check] = ok.get(row.check, True) and row.ok
+            for check in e.checks:
+                f.add(
+                    "msgprobe_check_success",
+                    {"service": service, "endpoint": endpoint, "check": check},
+                    1.0 if ok.get(check, False) else 0.0,
+                )
+
+
+def _services(f: _Families, s: Snapshot) -> None:
+    for view in s.services:
+        f.add("msgprobe_service_blocked", {"service": view.name}, 1.0 if view.blocked else 0.0)
+        for status, value in _STATUSES:
+            f.add(
+                "msgprobe_service_status",
+                {"service": view.name, "status": value},
+                1.0 if view.status is status else 0.0,
+            )
+
+
+def _check_stats(f: _Families, s: Snapshot) -> None:
+    configured = {(e.service, check) for e in s.endpoints for check in e.checks}
+    durations = dict(s.stats.durations)
+    for key in configured - durations.keys():
+        durations[key] = _EMPTY_HISTOGRAM
+    for (service, check), h in sorted(durations.items()):
+        f.histogram({"service": service, "check": check}, h)
+    totals: dict[tuple[str, str, str], int] = {(svc, check, "none"): 0 for svc, check in configured}
+    for (service, check, failure), n in s.stats.totals.items():
+        counter = (service, check, _failure_label(failure))
+        totals[counter] = totals.get(counter, 0) + n
+    for (service, check, failure), n in sorted(totals.items()):
+        f.add("msgprobe_checks_total", {"service": service, "check": check, "failure": failure}, float(n))
+
+
+def _daemon(f: _Families, s: Snapshot) -> None:
+    if s.last_cycle_duration is not None:
+        f.add("msgprobe_cycle_duration_seconds", {}, s.last_cycle_duration)
+    f.add("msgprobe_cycles_total", {}, float(s.cycles))
+    if s.last_cycle_end is not None:
+        f.add("msgprobe_last_cycle_timestamp_seconds", {}, s.last_cycle_end)
+    if s.vantage_online is not None:
+        f.add("msgprobe_vantage_online", {}, 1.0 if s.vantage_online else 0.0)
+    f.add("msgprobe_build_info", {"version": s.version}, 1.0)
+    f.add("msgprobe_vantage_info", {"probe_id": s.probe_id, "country": s.country, "asn": s.asn}, 1.0)
+    f.add("msgprobe_start_time_seconds", {}, s.started)
+    f.add("msgprobe_config_last_reload_successful", {}, 1.0 if s.reload_ok else 0.0)
+    # The daemon does not start without a valid config, so the start is the first successful load.
+    f.add(
+        "msgprobe_config_last_reload_success_timestamp_seconds",
+        {},
+        s.reload_time if s.reload_time is not None else s.started,
+    )
+    for result in _RELOAD_RESULTS:
+        f.add("msgprobe_config_reloads_total", {"result": result}, float(s.reloads.get(result, 0)))
+
+
+def render_families(s: Snapshot) -> list[Metric]:
+    """All metric families for one snapshot (families without samples are left out)."""
+    f = _Families()
+    _endpoints(f, s)
+    _services(f, s)
+    _check_stats(f, s)
+    _daemon(f, s)
+    return [family for family in f.by_name.values() if family.samples]
+
+
+class SnapshotCollector(Collector):
+    """Yields fresh families from ``get_snapshot()`` on every scrape."""
+
+    def __init__(self, get_snapshot: Callable[[], Snapshot]) -> None:
+        self.get_snapshot = get_snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        yield from render_families(self.get_snapshot())
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only, so registration never reads a snapshot and duplicate
+        # names are caught however empty the first snapshot is.
+        return iter([_family(spec) for spec in METRICS])
+
+
+def register(registry: CollectorRegistry, get_snapshot: Callable[[], Snapshot]) -> SnapshotCollector:
+    """Register a collector for ``get_snapshot`` in the caller's registry and return it."""
+    collector = SnapshotCollector(get_snapshot)
+    registry.register(collector)
+    return collector

@@ -1,0 +1,344 @@
+"""Fake messenger services on 127.0.0.x, each behind the simulated censor.
+
+Layout (all loopback, no root):
+
+    127.0.0.2   the network's resolver — lies per name (UDP+TCP)
+    127.0.0.3   the control resolver — DoH, truthful
+    127.0.0.4   the genuine servers (HTTPS with the test CA, plain HTTP)
+    127.0.0.5   an interception server (certificates from an "interception CA")
+    127.0.0.6   a server with a valid certificate for another name
+    127.0.0.7   a server with an expired certificate
+    127.0.0.8   a server whose CA nobody trusts (and no fingerprint names)
+    127.0.0.10+ one address per fake service: the censor's middlebox
+                (SNI/Host inspection) in front of the genuine servers
+
+Every address listens on the same two port numbers (picked once, free on
+all of them), because a DNS answer that points elsewhere must find the same
+ports there. ``LoopbackCensor`` is what tests build scenarios with;
+``demo_testbed`` is the fixed scenario set of ``msgprobe demo``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from probe.config.model import Check, Config, Endpoint, Expected, ResolverSpec, Service, Timeouts
+from probe.testbed.blackhole import BlackholeListener
+from probe.testbed.doh import DohServer
+from probe.testbed.middlebox import Blockpage, CensorProxy, Pass, Redirect, Reset, Stall
+from probe.testbed.pki import TestCA
+from probe.testbed.resolver import Answer, DnsServer, Drop, NoAnswer, NxDomain, Refused
+from probe.testbed.servers import WebServer
+from probe.vocab import CheckKind, EndpointState
+
+DOMAIN = "msgprobe.test"
+RESOLVER_IP = "127.0.0.2"
+CONTROL_IP = "127.0.0.3"
+GENUINE_IP = "127.0.0.4"
+INTERCEPT_IP = "127.0.0.5"
+WRONG_NAME_IP = "127.0.0.6"
+EXPIRED_IP = "127.0.0.7"
+UNKNOWN_CA_IP = "127.0.0.8"
+FIRST_SERVICE_IP = 10
+CANARY = f"canary.{DOMAIN}"
+BLOCKPAGE = (
+    "<html><head><title>Доступ ограничен</title></head><body>"
+    "<h1>Доступ к информационному ресурсу ограничен</h1>"
+    "<p>на основании Федерального закона от 27.07.2006 № 149-ФЗ. "
+    "Единый реестр: <a href='https://eais.rkn.gov.ru/'>eais.rkn.gov.ru</a> (Роскомнадзор)</p>"
+    "</body></html>"
+)
+
+Behaviour = Any  # a rule object of probe.testbed (dns_server or censor_proxy)
+SELF = "self"  # an Answer placeholder: the fake service's own address
+
+
+@dataclass(frozen=True)
+class FakeService:
+    """One simulated service: what the lying resolver, the control and the middlebox do."""
+
+    name: str
+    dns: Behaviour = SELF
+    control: Behaviour = SELF
+    tls: Behaviour = field(default_factory=Pass)
+    http: Behaviour = field(default_factory=Pass)
+    checks: tuple[str, ...] = ("dns", "tcp", "tls", "https")  # symbolic, ports filled in
+    backend: str = "genuine"  # genuine | interception | wrong-name | expired | unknown-ca
+    addresses: int = 1  # >1: partial-blocking scenarios (rules apply to the last address only)
+    tcp: str = "open"  # "open" | "closed" (RST) | "blackhole" (SYN dropped)
+    state: EndpointState = EndpointState.ACTIVE
+
+    @property
+    def host(self) -> str:
+        return f"{self.name}.{DOMAIN}"
+
+
+def _free_common_port(hosts: Sequence[str]) -> int:
+    """A port number free on every host given (ports are per address on Linux)."""
+    for _ in range(50):
+        with socket.socket() as probe_sock:
+            probe_sock.bind((hosts[0], 0))
+            port = int(probe_sock.getsockname()[1])
+        try:
+            with contextlib.ExitStack() as stack:
+                for host in hosts:
+                    s = stack.enter_context(socket.socket())
+                    s.bind((host, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no port number free on every testbed address")
+
+
+class LoopbackCensor:
+    """A censor, a control resolver and genuine servers on loopback.
+
+    ``await add(FakeService(...))`` returns the catalog ``Service`` pointing at
+    it; ``config(services)`` a ``Config`` that measures them.
+    """
+
+    def __init__(self, workdir: Path, *, first_ip: int = FIRST_SERVICE_IP, max_services: int = 200) -> None:
+        self.workdir = workdir
+        self.first_ip = first_ip
+        self.max_services = max_services
+        self._next = first_ip
+        self._stack = contextlib.AsyncExitStack()
+        self.ca = TestCA()
+        self.interception_ca = TestCA("msgprobe testbed interception CA")
+        self.bundle = workdir / "testbed-ca.pem"
+
+    def _ip(self, index: int) -> str:
+        return str(ipaddress.ip_address("127.0.0.0") + index)
+
+    async def __aenter__(self) -> LoopbackCensor:
+        self.ca.write_bundle(self.bundle)
+        hosts = [WRONG_NAME_IP] + [self._ip(self.first_ip + i) for i in range(self.max_services)]
+        self.tls_port = _free_common_port(hosts)
+        self.http_port = _free_common_port(hosts)
+        leaf = self.ca.issue([f"*.{DOMAIN}", DOMAIN])
+        enter = self._stack.enter_async_context
+        self.resolver = await enter(
+            DnsServer({CANARY: Answer([GENUINE_IP])}, default=NxDomain(), host=RESOLVER_IP)
+        )
+        control_leaf = self.ca.issue([CONTROL_IP])
+        self.control = await enter(
+            DohServer({CANARY: Answer([GENUINE_IP])}, default=NxDomain(), host=CONTROL_IP, leaf=control_leaf)
+        )
+        self.genuine = await enter(WebServer(GENUINE_IP, leaf=leaf))
+        wildcard = [f"*.{DOMAIN}"]
+        self.backends = {
+            "genuine": self.genuine,
+            "interception": await enter(WebServer(INTERCEPT_IP, leaf=self.interception_ca.issue(wildcard))),
+            # Listens on the common port: dns-inconsistent answers point straight at it.
+            "wrong-name": await enter(
+                WebServer(WRONG_NAME_IP, leaf=self.ca.issue(["wrong-name.invalid"]), https_port=self.tls_port)
+            ),
+            "expired": await enter(WebServer(EXPIRED_IP, leaf=self.ca.issue(wildcard, expired=True))),
+            "unknown-ca": await enter(
+                WebServer(UNKNOWN_CA_IP, leaf=TestCA("Untrusted Example CA").issue(wildcard))
+            ),
+        }
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def add(self, fake: FakeService) -> Service:
+        ips = [self._ip(self._next + i) for i in range(fake.addresses)]
+        self._next += fake.addresses
+        self.resolver.rules[fake.host] = Answer(ips) if fake.dns == SELF else fake.dns
+        self.control.rules[fake.host] = Answer(ips) if fake.control == SELF else fake.control
+        for index, ip in enumerate(ips):
+            rules_apply = index == len(ips) - 1
+            await self._listen(fake, ip, rules_apply)
+        checks = self._checks(fake)
+        prefixes = tuple(ipaddress.ip_network(f"{ip}/32") for ip in ips)
+        endpoint = Endpoint(
+            fake.host, checks, fake.state, Expected(prefixes=prefixes), source="probe.testbed"
+        )
+        return Service(fake.name, fake.name, (endpoint,), (DOMAIN,), Expected(prefixes=prefixes))
+
+    async def _listen(self, fake: FakeService, ip: str, rules_apply: bool) -> None:
+        enter = self._stack.enter_async_context
+        if fake.tcp == "closed":
+            return  # nothing listens: the kernel answers SYN with RST
+        if fake.tcp == "blackhole":
+            await enter(BlackholeListener(ip, port=self.tls_port))
+            return
+        backend = self.backends[fake.backend]
+        tls_rules = {fake.host: fake.tls} if rules_apply else {}
+        http_rules = {fake.host: fake.http} if rules_apply else {}
+        await enter(
+            CensorProxy(ip, self.tls_port, backend=(backend.host, backend.https_port), sni_rules=tls_rules)
+        )
+        await enter(
+            CensorProxy(
+                ip, self.http_port, backend=(self.genuine.host, self.genuine.http_port), host_rules=http_rules
+            )
+        )
+
+    def _checks(self, fake: FakeService) -> tuple[Check, ...]:
+        out: list[Check] = []
+        for c in fake.checks:
+            if c == "dns":
+                out.append(Check(CheckKind.DNS))
+            elif c == "tcp":
+                out.append(Check(CheckKind.TCP, port=self.tls_port))
+            elif c == "tls":
+                out.append(Check(CheckKind.TLS, port=self.tls_port))
+            elif c == "https":
+                out.append(Check(CheckKind.HTTP, url=f"https://{fake.host}:{self.tls_port}/"))
+            elif c == "http":
+                out.append(Check(CheckKind.HTTP, url=f"http://{fake.host}:{self.http_port}/"))
+            elif c.startswith("http:/"):
+                out.append(Check(CheckKind.HTTP, url=f"http://{fake.host}:{self.http_port}{c[5:]}"))
+            elif c.startswith("https:/"):
+                out.append(Check(CheckKind.HTTP, url=f"https://{fake.host}:{self.tls_port}{c[6:]}"))
+            elif c == "http_post":
+                out.append(Check(CheckKind.HTTP_POST, url=f"http://{fake.host}:{self.http_port}/api"))
+            else:
+                raise ValueError(f"unknown symbolic check {c!r}")
+        return tuple(out)
+
+    async def retarget(self, services: Sequence[Service]) -> list[Service]:
+        """Point a real catalog at this censor, never at the real services.
+
+        Each host name resolves (at both resolvers) to a fresh loopback
+        address with a clean middlebox; ports are mapped onto the testbed's
+        two (80 and plain-HTTP URLs to the HTTP port, everything else to the
+        TLS port). IP-literal endpoints are skipped: rewriting them would
+        measure nothing of the catalog.
+        """
+        out = []
+        for service in services:
+            endpoints = []
+            for e in service.endpoints:
+                if e.is_ip:
+                    continue
+                ip = self._ip(self._next)
+                self._next += 1
+                self.resolver.rules[e.host] = Answer([ip])
+                self.control.rules[e.host] = Answer([ip])
+                await self._listen(FakeService(e.host.replace(".", "-")), ip, rules_apply=False)
+                checks = tuple(self._retargeted(c) for c in e.checks)
+                expected = Expected(prefixes=(ipaddress.ip_network(f"{ip}/32"),))
+                endpoints.append(replace(e, checks=checks, expected=expected))
+            if endpoints:
+                out.append(replace(service, endpoints=tuple(endpoints), expected=Expected()))
+        return out
+
+    def _retargeted(self, check: Check) -> Check:
+        if check.kind in (CheckKind.TCP, CheckKind.TLS):
+            return replace(check, port=self.http_port if check.port == 80 else self.tls_port)
+        if check.kind is CheckKind.DNS:
+            return check
+        parts = urlsplit(check.url)
+        port = self.tls_port if parts.scheme == "https" else self.http_port
+        return replace(check, url=parts._replace(netloc=f"{parts.hostname}:{port}").geturl())
+
+    def config(self, services: Sequence[Service], **overrides: Any) -> Config:
+        host, port = self.resolver.address
+        base = Config(
+            path=None,
+            services=tuple(services),
+            interval=10.0,
+            jitter=0.0,
+            timeouts=Timeouts(dns=1.0, connect=1.0, tls=1.5, http=2.0, cycle=60.0),
+            concurrency=64,
+            confirm=2,
+            resolvers=(ResolverSpec(f"{host}:{port}", "udp", host, port),),
+            control_resolvers=(
+                ResolverSpec(self.control.url, "doh", CONTROL_IP, self.control.port, self.control.url),
+            ),
+            canary_name=CANARY,
+            injection_window=0.05,
+            ca_bundle=self.bundle,
+            test_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+        )
+        return replace(base, **overrides)
+
+
+# What `msgprobe demo` shows: one scenario per blocking method it can prove
+# without root, the two TCP failures that need a peer control, a clean
+# service and a dead one. deploy/ alert tests rely on these names.
+DEMO: tuple[FakeService, ...] = (
+    FakeService("clean-messenger"),
+    FakeService("dns-nxdomain", dns=NxDomain()),
+    FakeService("dns-no-answer", dns=NoAnswer()),
+    FakeService("dns-refused", dns=Refused()),
+    FakeService("dns-timeout", dns=Drop()),
+    FakeService("dns-bogon", dns=Answer(["10.10.34.35"])),
+    FakeService("dns-inconsistent", dns=Answer([WRONG_NAME_IP])),
+    FakeService("tcp-refused", tcp="closed", checks=("dns", "tcp", "tls")),
+    FakeService("tcp-timeout", tcp="blackhole", checks=("dns", "tcp", "tls")),
+    FakeService("tls-reset", tls=Reset()),
+    FakeService("tls-timeout", tls=Stall()),
+    FakeService("tls-mitm", backend="interception"),
+    FakeService("http-reset", http=Reset(), checks=("dns", "tcp", "http")),
+    FakeService("http-timeout", http=Stall(), checks=("dns", "tcp", "http")),
+    FakeService("http-blockpage", http=Blockpage(BLOCKPAGE), checks=("dns", "tcp", "http")),
+    FakeService(
+        "http-redirect",
+        http=Redirect("http://blocked.isp.test/warning?url=msgprobe"),
+        checks=("dns", "tcp", "http"),
+    ),
+    FakeService("website-down", dns=NxDomain(), control=NxDomain()),
+)
+
+
+@contextlib.asynccontextmanager
+async def demo_testbed(*, probe_id: str = "demo", interval: float = 10.0) -> AsyncIterator[Config]:
+    with tempfile.TemporaryDirectory(prefix="msgprobe-demo-") as workdir:
+        async with LoopbackCensor(Path(workdir), max_services=len(DEMO)) as bed:
+            services = [await bed.add(fake) for fake in DEMO]
+            yield bed.config(services, probe_id=probe_id, interval=interval, jitter=min(1.0, interval / 10))
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """A config as the YAML a user would write: lets a testbed in one process
+    hand its services to a probe (or daemon) in another."""
+
+    def resolver(spec: ResolverSpec) -> str:
+        return spec.url or (f"tcp://{spec.host}:{spec.port}" if spec.transport == "tcp" else spec.raw)
+
+    t = config.timeouts
+    return {
+        "probe": {"id": config.probe_id, "country": config.country, "asn": config.asn},
+        "interval": f"{config.interval}s",
+        "jitter": f"{config.jitter}s",
+        "concurrency": config.concurrency,
+        "confirm": config.confirm,
+        "timeouts": {k: f"{getattr(t, k)}s" for k in ("dns", "connect", "tls", "http", "cycle")},
+        "resolvers": [resolver(r) for r in config.resolvers],
+        "control_resolvers": [resolver(r) for r in config.control_resolvers],
+        "dns": {"canary": config.canary_name, "injection_window": f"{config.injection_window}s"},
+        **({"tls": {"ca_bundle": str(config.ca_bundle)}} if config.ca_bundle else {}),
+        "test_networks": [str(n) for n in config.test_networks],
+        "catalog": "none",
+        "services": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "domains": list(s.domains),
+                "endpoints": [
+                    {
+                        "host": e.host,
+                        "checks": [c.label for c in e.checks],
+                        "status": e.state.value,
+                        "expected": {"prefixes": [str(p) for p in e.expected.prefixes]},
+                        "source": e.source,
+                    }
+                    for e in s.endpoints
+                ],
+            }
+            for s in config.services
+        ],
+    }
