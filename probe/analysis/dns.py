@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from probe.addresses import in_prefixes, is_bogon
 from probe.analysis.fingerprints import match_dns
 from probe.config.fingerprints import Fingerprints
-
-from probe.addresses import in_prefixes, is_bogon
 from probe.config.model import Expected, IPNetwork
 from probe.model import DnsObservation, Verdict
 from probe.vocab import Failure, Method, Status
@@ -73,7 +72,9 @@ class DnsFacts:
 
     @property
     def canary_answers(self) -> bool:
-        return any(o.rcode is not None and o.failure not in _NETWORK for o in self.canary)
+        # Resolving the canary, not merely replying: a resolver that REFUSEs
+        # everything says nothing about this name.
+        return any(o.addresses for o in self.canary)
 
 
 def _first_reply_differs(o: DnsObservation) -> tuple[str, ...] | None:

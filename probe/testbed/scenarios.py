@@ -217,6 +217,11 @@ class LoopbackCensor:
         TLS port). IP-literal endpoints are skipped: rewriting them would
         measure nothing of the catalog.
         """
+        names = sorted({e.host for s in services for e in s.endpoints if not e.is_ip})
+        # The genuine side of the catalog needs a certificate that names it.
+        self.backends["catalog"] = await self._stack.enter_async_context(
+            WebServer(GENUINE_IP, leaf=self.ca.issue(names or [DOMAIN]))
+        )
         out = []
         for service in services:
             endpoints = []
@@ -227,7 +232,7 @@ class LoopbackCensor:
                 self._next += 1
                 self.resolver.rules[e.host] = Answer([ip])
                 self.control.rules[e.host] = Answer([ip])
-                await self._listen(FakeService(e.host.replace(".", "-")), ip, rules_apply=False)
+                await self._listen(FakeService(e.host.replace(".", "-"), backend="catalog"), ip, rules_apply=False)
                 checks = tuple(self._retargeted(c) for c in e.checks)
                 expected = Expected(prefixes=(ipaddress.ip_network(f"{ip}/32"),))
                 endpoints.append(replace(e, checks=checks, expected=expected))

@@ -139,14 +139,14 @@ def test_loopback_answers_inside_expected_prefixes_are_ok() -> None:
 
 
 def test_answer_outside_expected_networks_failing_tls_is_dns_inconsistent() -> None:
-    wrong = "198.51.100.66"
+    wrong = "151.101.1.66"  # public space outside the expected /24
     obs = observed(resolved(wrong, control=(ADDR,)), [tcp(wrong)], [tls(wrong, Failure.SSL_INVALID_HOSTNAME)])
     v = verdict(obs).verdict
     assert (v.status, v.method) == (Status.BLOCKED, Method.DNS_INCONSISTENT)
 
 
 def test_unexpected_answer_with_valid_tls_is_genuine() -> None:
-    cdn = "198.51.100.66"
+    cdn = "151.101.1.66"
     obs = observed(resolved(cdn, control=(ADDR,)), [tcp(cdn)], [tls(cdn)], [http(cdn)])
     assert verdict(obs).verdict.status is Status.OK
 
