@@ -61,6 +61,7 @@ class Daemon:
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(SnapshotCollector(lambda: self.tracker.snapshot))
         self.stop = asyncio.Event()
+        self.listening = asyncio.Event()
         self.address: str | None = None
 
     async def reload(self) -> tuple[bool, str]:

@@ -232,7 +232,9 @@ class LoopbackCensor:
                 self._next += 1
                 self.resolver.rules[e.host] = Answer([ip])
                 self.control.rules[e.host] = Answer([ip])
-                await self._listen(FakeService(e.host.replace(".", "-"), backend="catalog"), ip, rules_apply=False)
+                await self._listen(
+                    FakeService(e.host.replace(".", "-"), backend="catalog"), ip, rules_apply=False
+                )
                 checks = tuple(self._retargeted(c) for c in e.checks)
                 expected = Expected(prefixes=(ipaddress.ip_network(f"{ip}/32"),))
                 endpoints.append(replace(e, checks=checks, expected=expected))
