@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -153,8 +154,17 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_fd_limit() -> None:
+    # A cycle holds a socket per concurrent step plus the UDP sockets still
+    # listening for late DNS replies; the common soft limit of 1024 is low.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _raise_fd_limit()
     if hasattr(args, "log_level"):
         logs.setup(args.log_level, args.log_format)
     try:

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from probe.addresses import is_bogon
-from probe.config.model import Check, Config, Endpoint, Service
+from probe.addresses import in_prefixes, is_bogon
+from probe.config.model import Check, Config, Endpoint, IPNetwork, Service
 from probe.measure import tcp
 from probe.measure.asn import AsnDatabase
 from probe.measure.dns import DnsQuery, DnsTarget, Late, concrete
@@ -65,8 +65,9 @@ async def open_toolkit(
 ) -> AsyncIterator[Toolkit]:
     contexts = contexts or tls_contexts(config)
     t = config.timeouts
-    connector = aiohttp.TCPConnector(ssl=contexts.verify, limit=16)
+    connector = aiohttp.TCPConnector(ssl=contexts.verify, limit=64)
     asn = AsnDatabase(config.asn_database) if config.asn_database else None
+    http = HttpFetch(contexts.verify, contexts.inspect, timeout=t.http, clock=clock)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=t.dns)
     ) as doh_session:
@@ -77,13 +78,14 @@ async def open_toolkit(
                     timeout=t.dns, window=config.injection_window, doh_session=doh_session, clock=clock
                 ),
                 tls=TlsHandshake(contexts, connect_timeout=t.connect, timeout=t.tls, clock=clock),
-                http=HttpFetch(contexts.verify, contexts.inspect, timeout=t.http, clock=clock),
+                http=http,
                 resolvers=tuple(r for r in map(concrete, config.resolvers) if r is not None),
                 controls=tuple(r for r in map(concrete, config.control_resolvers) if r is not None),
                 asn=asn,
                 clock=clock,
             )
         finally:
+            await http.close()
             if asn is not None:
                 asn.close()
 
@@ -97,14 +99,32 @@ def _has(endpoint: Endpoint, kind: CheckKind) -> bool:
     return any(c.kind is kind for c in endpoint.checks)
 
 
+def _needs_control(
+    endpoint: Endpoint, probe: list[DnsObservation], test_networks: tuple[IPNetwork, ...]
+) -> bool:
+    """Does the answer need a second witness? Only a failure, a reserved
+    address or one outside the expected networks does; a healthy answer
+    costs no control query (DoH requests are the dearest part of DNS)."""
+    addresses = {a for o in probe for a in o.addresses}
+    if not addresses:
+        return True
+    ordinary = endpoint.expected.prefixes + test_networks
+    if any(is_bogon(a, ordinary) for a in addresses):
+        return True
+    expected = endpoint.expected
+    # ASNs need the database lookup, which comes later: an ASN-only expectation always asks.
+    return expected.asserted and not all(in_prefixes(a, expected.prefixes) for a in addresses)
+
+
 async def _resolve(kit: Toolkit, endpoint: Endpoint, t0: float) -> tuple[list[DnsObservation], list[Late]]:
-    jobs = [(t, q, "probe") for t in kit.resolvers for q in ("A", "AAAA")]
-    if _has(endpoint, CheckKind.DNS):
-        jobs += [(t, q, "control") for t in kit.controls for q in ("A", "AAAA")]
-    answers = await asyncio.gather(*(kit.dns(endpoint.host, q, t, role, t0) for t, q, role in jobs))
+    jobs = [(t, q) for t in kit.resolvers for q in ("A", "AAAA")]
+    answers = list(await asyncio.gather(*(kit.dns(endpoint.host, q, t, "probe", t0) for t, q in jobs)))
+    probe = [o for o, _ in answers]
+    if _has(endpoint, CheckKind.DNS) and _needs_control(endpoint, probe, kit.config.test_networks):
+        controls = [(t, q) for t in kit.controls for q in ("A", "AAAA")]
+        answers += await asyncio.gather(*(kit.dns(endpoint.host, q, t, "control", t0) for t, q in controls))
     observations = [o for o, _ in answers]
     late = [pending for _, pending in answers]
-    probe = [o for o in observations if o.role == "probe"]
     if not any(o.addresses for o in probe) and any(o.failure in _CANARY_WORTHY for o in probe):
         # Does the resolver answer at all? A canary name separates "this name
         # is refused/dropped" from "the resolver is broken".

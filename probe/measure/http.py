@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -38,22 +39,26 @@ POST_BODY = b"msgprobe"  # any HTTP reply counts, as in OONI's telegram test
 _MAX_HEADERS = 64
 
 
-class PinnedResolver(AbstractResolver):
-    """Answers every name with the one address under test."""
+# The address under test for the request running in this task. One session
+# serves a whole cycle (a session per request cost ~1 ms of CPU each); the
+# pin travels with the task, so concurrent requests to one host name on
+# different addresses never see each other's pin.
+_PINNED: ContextVar[str] = ContextVar("msgprobe_pinned_address")
 
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+class PinnedResolver(AbstractResolver):
+    """Answers every name with the address pinned for the current request."""
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        address = _PINNED.get()
         return [
             ResolveResult(
                 hostname=host,
-                host=self.address,
+                host=address,
                 port=port,
-                family=self.family,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
                 proto=0,
                 flags=socket.AI_NUMERICHOST,
             )
@@ -101,6 +106,27 @@ class HttpFetch:
         self.inspect = inspect
         self.timeout = timeout
         self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # force_close: a pooled connection could belong to another
+            # address of the same host name; every request connects anew.
+            connector = aiohttp.TCPConnector(
+                resolver=PinnedResolver(), force_close=True, limit=0, use_dns_cache=False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def __call__(
         self, url: str, method: str, address: str, t0: float, *, decoy_host: str | None = None
@@ -111,30 +137,19 @@ class HttpFetch:
             # gets through, the path reacted to the name, not to the server.
             url = str(URL(url).with_host(decoy_host))
         host = _host(url)
-        connector = aiohttp.TCPConnector(
-            resolver=PinnedResolver(address),
-            ssl=self.inspect if decoy_host else self.verify,
-            force_close=True,
-            limit=0,
-            use_dns_cache=False,
-        )
+        context = self.inspect if decoy_host else self.verify
         started = self.clock()
         hops: list[HttpHop] = []
         fields: dict[str, object] = {}
         failure = error = None
+        token = _PINNED.set(address)
         try:
-            async with (
-                aiohttp.ClientSession(
-                    connector=connector,
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                    headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
-                    timeout=aiohttp.ClientTimeout(total=None),
-                ) as session,
-                asyncio.timeout(self.timeout),
-            ):
-                fields = await self._follow(session, url, method, host, hops, keep)
+            async with asyncio.timeout(self.timeout):
+                fields = await self._follow(self.session(), url, method, host, hops, keep, context)
         except Exception as exc:
             failure, error = classify(exc, keep)
+        finally:
+            _PINNED.reset(token)
         return HttpObservation(
             url=url,
             method=method,
@@ -157,12 +172,14 @@ class HttpFetch:
         host: str,
         hops: list[HttpHop],
         keep: tuple[str, ...],
+        context: ssl.SSLContext,
     ) -> dict[str, object]:
         current = url
         while True:
             data = POST_BODY if method == "POST" and not hops else None
             verb = method if not hops else "GET"
-            async with session.request(verb, current, data=data, allow_redirects=False) as response:
+            request = session.request(verb, current, data=data, allow_redirects=False, ssl=context)
+            async with request as response:
                 location = response.headers.get("Location")
                 if response.status in _REDIRECTS and location:
                     target = urljoin(current, location)

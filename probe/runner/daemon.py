@@ -134,6 +134,7 @@ class Daemon:
         app = make_app(lambda: self.tracker.snapshot, registry=self.registry, reload=self.reload)
         runner = await serve(app, self.listen)
         self.address = (bound_addresses(runner) or ["?"])[0]
+        self.listening.set()
         log.info(
             "listening", extra={"fields": {"address": self.address, "services": len(self.config.services)}}
         )

@@ -3,38 +3,59 @@
 Benchmarks and the deploy tests run it apart from the probe, so that the
 censor's CPU never counts as the probe's. It writes a config file that
 measures its services, prints ``ready <path>`` and serves until SIGTERM.
+
+Scenarios: ``demo`` (msgprobe demo's set), ``clean`` (N clean services),
+``blackhole`` (N names resolving to one address whose SYNs are never
+answered), ``catalog`` (the built-in catalog retargeted to clean loopback
+middleboxes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
+from probe.config.load import builtin_path, load_catalog
+from probe.testbed.resolver import Answer
 from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    fakes: list[FakeService]
+def _fakes(args: argparse.Namespace) -> list[FakeService]:
     if args.scenario == "demo":
-        fakes = list(DEMO)
-    elif args.scenario == "clean":
-        fakes = [
-            FakeService(f"clean-{i:04d}", checks=tuple(args.checks.split(","))) for i in range(args.count)
+        return list(DEMO)
+    if args.scenario == "clean":
+        checks = tuple(args.checks.split(","))
+        return [FakeService(f"clean-{i:04d}", checks=checks) for i in range(args.count)]
+    if args.scenario == "blackhole":
+        hole_ip = str(ipaddress.ip_address("127.0.0.0") + args.first_ip)
+        hole = FakeService("hole", tcp="blackhole", checks=("dns", "tcp"))
+        rest = [
+            FakeService(f"hole-{i:04d}", dns=Answer([hole_ip]), tcp="closed", checks=("dns", "tcp"))
+            for i in range(1, args.count)
         ]
-    else:  # "blackhole": every endpoint's TCP handshake is never answered
-        fakes = [
-            FakeService(f"hole-{i:04d}", tcp="blackhole", checks=("dns", "tcp")) for i in range(args.count)
-        ]
+        return [hole, *rest]
+    return []
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fakes = _fakes(args)
+    catalog = load_catalog(builtin_path("targets.yaml")) if args.scenario == "catalog" else ()
+    size = len(fakes) + sum(len(s.endpoints) for s in catalog)
     with tempfile.TemporaryDirectory(prefix="msgprobe-testbed-") as workdir:
-        async with LoopbackCensor(Path(workdir), first_ip=args.first_ip, max_services=len(fakes)) as bed:
-            services = [await bed.add(f) for f in fakes]
-            document = config_document(bed.config(services, concurrency=args.concurrency))
+        async with LoopbackCensor(Path(workdir), first_ip=args.first_ip, max_services=size) as bed:
+            services = await bed.retarget(catalog) if catalog else [await bed.add(f) for f in fakes]
+            config = bed.config(services, concurrency=args.concurrency, probe_id=args.probe_id)
+            if args.connect_timeout:
+                config = replace(config, timeouts=replace(config.timeouts, connect=args.connect_timeout))
+            document = config_document(config)
             args.config_out.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
             print(f"ready {args.config_out}", flush=True)
             stop = asyncio.Event()
@@ -45,12 +66,16 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scenario", choices=("demo", "clean", "blackhole"), default="demo")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", choices=("demo", "clean", "blackhole", "catalog"), default="demo")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--checks", default="dns,tcp,tls,https")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--connect-timeout", type=float, default=0.0)
     parser.add_argument("--first-ip", type=int, default=10)
+    parser.add_argument("--probe-id", default="testbed")
     parser.add_argument("--config-out", type=Path, required=True)
     asyncio.run(_serve(parser.parse_args()))
     return 0

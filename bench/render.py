@@ -1,6 +1,6 @@
 """``/metrics`` render figures (a benchmark that prints, not a timed test).
 
-    python -m tests.export.bench_render
+    python -m bench.render
 
 For a catalog-sized snapshot and one cut to ~2,000 series it prints:
 collect (building the families), the client library's text and OpenMetrics
