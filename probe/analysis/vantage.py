@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.model import EndpointObservations, EndpointResult, Verdict
-from probe.vocab import Status
+from probe.vocab import Failure, Status
 
 OFFLINE_EVIDENCE = "vantage offline: no endpoint and no control resolver could be reached"
 
@@ -35,6 +35,23 @@ def apply_vantage(results: Sequence[EndpointResult], online: bool) -> list[Endpo
     return [
         replace(r, verdict=Verdict(Status.UNKNOWN, None, r.verdict.failure, OFFLINE_EVIDENCE))
         if r.verdict.status is not Status.ERROR
+        else r
+        for r in results
+    ]
+
+
+# Lag beyond this share of the step timeout makes that step's timeouts the probe's own.
+OVERLOAD_SHARE = 0.25
+
+
+def apply_overload(results: Sequence[EndpointResult], max_lag: float, timeout: float) -> list[EndpointResult]:
+    """Timeouts measured while the probe's own loop lagged prove nothing about the network."""
+    if max_lag <= OVERLOAD_SHARE * timeout:
+        return list(results)
+    note = f"probe overloaded (event loop {max_lag:.2f} s late): timeouts here are not evidence"
+    return [
+        replace(r, verdict=Verdict(Status.UNKNOWN, None, r.verdict.failure, f"{note}; {r.verdict.evidence}"))
+        if r.verdict.status is Status.BLOCKED and r.verdict.failure is Failure.TIMEOUT
         else r
         for r in results
     ]

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import dns.asyncbackend
@@ -35,6 +35,7 @@ from probe.model import DnsObservation, DnsReply
 from probe.vocab import Failure
 
 Late = Awaitable[tuple[DnsReply, ...]] | None
+UDP_TRANSMISSIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,8 @@ class DnsQuery:
         started = self.clock()
         late: Late = None
         try:
-            async with asyncio.timeout(self.timeout):
+            # A little slack over the per-transmission deadlines, which end the query themselves.
+            async with asyncio.timeout(self.timeout + 0.25):
                 if target.transport == "udp":
                     response, late = await self._udp(query, target, started)
                     if response.flags & dns.flags.TC:
@@ -154,12 +156,7 @@ class DnsQuery:
         sock = await backend.make_socket(family, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
         destination = (target.host, target.port)
         try:
-            await dns.asyncquery.send_udp(sock, query, destination)
-            # ignore_errors drops garbage and mismatched packets instead of
-            # failing the query: a hostile network can send us anything.
-            response, _, _ = await dns.asyncquery.receive_udp(
-                sock, destination, ignore_unexpected=True, ignore_errors=True, query=query
-            )
+            response = await self._transmit(sock, query, destination)
         except BaseException:
             await sock.close()
             raise
@@ -168,6 +165,29 @@ class DnsQuery:
             return response, None
         listener = asyncio.ensure_future(self._listen(sock, destination, query, started))
         return response, listener
+
+    async def _transmit(
+        self, sock: Any, query: dns.message.Message, destination: tuple[str, int]
+    ) -> dns.message.Message:
+        """Send the query up to UDP_TRANSMISSIONS times within the timeout, as a
+        stub resolver does: congestion loses a packet now and then, a censor
+        that drops a name drops every copy. Any reply to any copy counts."""
+        deadline = time.time() + self.timeout
+        for attempt in range(UDP_TRANSMISSIONS):
+            await dns.asyncquery.send_udp(sock, query, destination)
+            last = attempt == UDP_TRANSMISSIONS - 1
+            wait_until = deadline if last else min(deadline, time.time() + self.timeout / UDP_TRANSMISSIONS)
+            try:
+                # ignore_errors drops garbage and mismatched packets instead of
+                # failing the query: a hostile network can send us anything.
+                response, _, _ = await dns.asyncquery.receive_udp(
+                    sock, destination, wait_until, ignore_unexpected=True, ignore_errors=True, query=query
+                )
+                return cast(dns.message.Message, response)
+            except dns.exception.Timeout:
+                if last:
+                    raise
+        raise dns.exception.Timeout
 
     async def _listen(
         self,

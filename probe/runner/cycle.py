@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 
 from probe.analysis.confirm import agree
 from probe.analysis.endpoint import AnalysisInput, analyze_endpoint
-from probe.analysis.vantage import apply_vantage, vantage_online
+from probe.analysis.vantage import apply_overload, apply_vantage, vantage_online
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Endpoint, Service
 from probe.measure.endpoint import Toolkit, measure_endpoint
 from probe.model import EndpointObservations, EndpointResult, Verdict
+from probe.runner.lag import monitored
 from probe.vocab import Status
 
 DEADLINE_EVIDENCE = "not measured: the cycle deadline was reached first"
@@ -31,6 +32,7 @@ class CycleResult:
     finished: float
     vantage_online: bool
     results: tuple[EndpointResult, ...]
+    max_lag: float = 0.0  # seconds the event loop ran late at worst: the probe's own load
 
     @property
     def duration(self) -> float:
@@ -78,12 +80,15 @@ async def run_cycle(
     async def one(index: int, service: Service, endpoint: Endpoint) -> None:
         done[index] = await _endpoint(kit, fingerprints, service, endpoint, slot, retries)
 
-    try:
-        async with asyncio.timeout(config.timeouts.cycle), asyncio.TaskGroup() as group:
-            for index, (service, endpoint) in enumerate(pairs):
-                group.create_task(one(index, service, endpoint))
-    except TimeoutError:
-        pass  # what finished stands; the rest is reported as not measured
+    async with monitored() as lag:
+        try:
+            async with asyncio.timeout(config.timeouts.cycle), asyncio.TaskGroup() as group:
+                for index, (service, endpoint) in enumerate(pairs):
+                    group.create_task(one(index, service, endpoint))
+        except TimeoutError:
+            pass  # what finished stands; the rest is reported as not measured
     results = [done.get(i) or _unmeasured(s, e) for i, (s, e) in enumerate(pairs)]
     online = vantage_online([r.observations for r in results])
-    return CycleResult(started, wall(), online, tuple(apply_vantage(results, online)))
+    shortest = min(config.timeouts.dns, config.timeouts.connect, config.timeouts.tls, config.timeouts.http)
+    results = apply_overload(apply_vantage(results, online), lag.max_lag, shortest)
+    return CycleResult(started, wall(), online, tuple(results), lag.max_lag)

@@ -105,6 +105,7 @@ class Daemon:
                     "endpoints": len(result.results),
                     "services_blocked": blocked,
                     "vantage_online": result.vantage_online,
+                    "max_loop_lag_s": round(result.max_lag, 3),
                 }
             },
         )

@@ -34,6 +34,8 @@ def _fakes(args: argparse.Namespace) -> list[FakeService]:
     if args.scenario == "clean":
         checks = tuple(args.checks.split(","))
         return [FakeService(f"clean-{i:04d}", checks=checks) for i in range(args.count)]
+    if args.scenario == "blackhole-ip":
+        return [FakeService("hole", tcp="blackhole", checks=("dns", "tcp"))]
     if args.scenario == "blackhole":
         hole_ip = str(ipaddress.ip_address("127.0.0.0") + args.first_ip)
         hole = FakeService("hole", tcp="blackhole", checks=("dns", "tcp"))
@@ -52,9 +54,32 @@ async def _serve(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="msgprobe-testbed-") as workdir:
         async with LoopbackCensor(Path(workdir), first_ip=args.first_ip, max_services=size) as bed:
             services = await bed.retarget(catalog) if catalog else [await bed.add(f) for f in fakes]
+            if args.scenario == "blackhole-ip":
+                # IP-literal endpoints: no DNS at all, only SYNs that go unanswered.
+                hole = services[0].endpoints[0]
+                address = str(next(iter(hole.expected.prefixes)).network_address)
+                checks = tuple(c for c in hole.checks if c.label != "dns")
+                services = [
+                    replace(
+                        services[0],
+                        name=f"hole-ip-{i:04d}",
+                        endpoints=(replace(hole, host=address, checks=checks),),
+                    )
+                    for i in range(args.count)
+                ]
+            if args.scenario == "blackhole":
+                # The shared hole address is where these names are expected to
+                # live: the answers need no control, only the SYNs go unanswered.
+                expected = services[0].endpoints[0].expected
+                services = [
+                    replace(s, endpoints=tuple(replace(e, expected=expected) for e in s.endpoints))
+                    for s in services
+                ]
             config = bed.config(services, concurrency=args.concurrency, probe_id=args.probe_id)
             if args.connect_timeout:
                 config = replace(config, timeouts=replace(config.timeouts, connect=args.connect_timeout))
+            if args.dns_timeout:
+                config = replace(config, timeouts=replace(config.timeouts, dns=args.dns_timeout))
             document = config_document(config)
             args.config_out.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
             print(f"ready {args.config_out}", flush=True)
@@ -69,11 +94,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenario", choices=("demo", "clean", "blackhole", "catalog"), default="demo")
+    parser.add_argument(
+        "--scenario", choices=("demo", "clean", "blackhole", "blackhole-ip", "catalog"), default="demo"
+    )
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--checks", default="dns,tcp,tls,https")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--connect-timeout", type=float, default=0.0)
+    parser.add_argument("--dns-timeout", type=float, default=0.0)
     parser.add_argument("--first-ip", type=int, default=10)
     parser.add_argument("--probe-id", default="testbed")
     parser.add_argument("--config-out", type=Path, required=True)

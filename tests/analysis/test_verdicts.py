@@ -307,3 +307,19 @@ def test_offline_vantage_turns_everything_unknown() -> None:
 
 def test_one_reachable_endpoint_keeps_the_vantage_online() -> None:
     assert vantage_online([CLEAN]) is True
+
+
+def test_timeouts_while_the_probe_itself_lagged_are_not_blocks() -> None:
+    from probe.analysis.vantage import apply_overload
+
+    obs = observed(resolved(ADDR), [tcp()], [tls(failure=Failure.TIMEOUT), tls(decoy=True)])
+    stalled = verdict(obs)
+    reset = verdict(
+        observed(resolved(ADDR), [tcp()], [tls(failure=Failure.CONNECTION_RESET), tls(decoy=True)])
+    )
+    assert stalled.verdict.method is Method.TLS_TIMEOUT
+    calm = apply_overload([stalled, reset], max_lag=0.1, timeout=2.0)
+    assert [r.verdict.status for r in calm] == [Status.BLOCKED, Status.BLOCKED]
+    busy = apply_overload([stalled, reset], max_lag=0.9, timeout=2.0)
+    assert [r.verdict.status for r in busy] == [Status.UNKNOWN, Status.BLOCKED]
+    assert "overloaded" in busy[0].verdict.evidence
