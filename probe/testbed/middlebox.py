@@ -14,6 +14,8 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+from probe.testbed.connections import Tasks, cancel_all, tracked
+
 FIRST_FLIGHT_TIMEOUT = 5.0
 MAX_FIRST_FLIGHT = 16384
 
@@ -100,16 +102,14 @@ class CensorProxy:
     host_rules: dict[str, Action] = field(default_factory=dict)
 
     async def __aenter__(self) -> CensorProxy:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: Tasks = set()
         self._server = await asyncio.start_server(self._client, self.host, self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         await self._server.wait_closed()
 
     async def _first_flight(self, reader: asyncio.StreamReader) -> tuple[bytes, str | None]:
@@ -126,21 +126,10 @@ class CensorProxy:
         return data, None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
+        async with tracked(self._tasks, writer):
             data, name = await self._first_flight(reader)
             rules = self.sni_rules if data[:1] == b"\x16" else self.host_rules
-            action = rules.get(name or "", Pass())
-            await self._act(action, data, reader, writer)
-        except (TimeoutError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+            await self._act(rules.get(name or "", Pass()), data, reader, writer)
 
     async def _act(
         self, action: Action, data: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -9,7 +9,6 @@ on-path injector racing the genuine resolver does. Garbage is ignored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import struct
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+
+from probe.testbed.connections import Tasks, cancel_all, tracked
 
 
 @dataclass(frozen=True)
@@ -163,22 +164,17 @@ class DnsServer:
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: _Udp(self), local_addr=(self.host, self.port)
         )
-        self._clients: set[asyncio.Task[None]] = set()
+        self._clients: Tasks = set()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._udp.close()
         self._tcp.close()
-        for task in list(self._clients):
-            task.cancel()
-        await asyncio.gather(*self._clients, return_exceptions=True)
+        await cancel_all(self._clients)
         await self._tcp.wait_closed()
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
-        try:
+        async with tracked(self._clients, writer):
             while True:
                 size = struct.unpack("!H", await reader.readexactly(2))[0]
                 query = parse(await reader.readexactly(size))
@@ -190,10 +186,3 @@ class DnsServer:
                     wire = reply.to_wire()
                     writer.write(struct.pack("!H", len(wire)) + wire)
                     await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._clients.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
