@@ -41,3 +41,9 @@ async def close(stream: Stream | None) -> None:
             await writer.wait_closed()
     except (OSError, TimeoutError):
         pass  # a reset on close tells us nothing we need
+
+
+def abort(stream: Stream) -> None:
+    """Drop a connection whose handshake failed: a graceful close would wait
+    on a peer that already reset or stalled."""
+    stream[1].transport.abort()

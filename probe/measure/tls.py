@@ -123,11 +123,10 @@ class TlsHandshake:
             async with asyncio.timeout(self.timeout):
                 await writer.start_tls(context, server_hostname=sni, ssl_handshake_timeout=self.timeout + 1)
         except Exception as exc:
+            duration = self.clock() - started  # the handshake's time, not the close's
             failure, error = classify(exc, keep=(address,))
-            await tcp.close(stream)
-            return TlsObservation(
-                address, port, sni, decoy, started - t0, self.clock() - started, failure, error
-            )
+            tcp.abort(stream)
+            return TlsObservation(address, port, sni, decoy, started - t0, duration, failure, error)
         duration = self.clock() - started
         ssl_object = writer.get_extra_info("ssl_object")
         certificate = None
