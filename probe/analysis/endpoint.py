@@ -14,12 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from probe.config.fingerprints import Fingerprints
-
 from probe.analysis.checks import check_rows
 from probe.analysis.dns import DnsFacts, dns_answer_verdict, dns_failure_verdict
 from probe.analysis.http import http_verdict
 from probe.analysis.transport import tcp_verdict, tls_verdict
+from probe.config.fingerprints import Fingerprints
 from probe.config.model import Endpoint, IPNetwork, Service
 from probe.model import EndpointObservations, EndpointResult, HttpObservation, TlsObservation, Verdict
 from probe.vocab import EndpointState, Failure, Status

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from probe.analysis.fingerprints import match_http
 from probe.config.fingerprints import Fingerprints
-
 from probe.model import HttpObservation, Verdict
 from probe.vocab import Failure, Method, Status
 

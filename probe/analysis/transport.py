@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from probe.analysis.fingerprints import match_interception_ca
 from probe.config.fingerprints import Fingerprints
-
 from probe.model import TcpObservation, TlsObservation, Verdict
 from probe.vocab import CERTIFICATE_FAILURES, Failure, Method, Status
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 from probe.config.fingerprints import Fingerprints, load_fingerprints
-
 from probe.config.model import Check, Endpoint, EndpointState, Expected, Service
 from probe.model import (
     Certificate,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from probe.config.fingerprints import load_fingerprints
-
 from probe.measure.endpoint import open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
 from probe.testbed.scenarios import FakeService, LoopbackCensor
