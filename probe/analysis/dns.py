@@ -138,9 +138,22 @@ def dns_answer_verdict(
     """The resolver gave addresses: is the answer itself the block? None when it looks genuine."""
     addresses = facts.addresses
     name = facts.probe[0].hostname if facts.probe else "name"
+    ordinary = expected.prefixes + test_networks
+    bogons = [a for a in addresses if is_bogon(a, ordinary) and a not in facts.control_addresses]
+    if bogons:
+        known = match_dns(fingerprints, bogons[0])
+        cite = f" (known blocking address {known.name})" if known else ""
+        return Verdict(
+            Status.BLOCKED,
+            Method.DNS_BOGON,
+            None,
+            f"{name} resolved to reserved address {', '.join(bogons)}{cite}",
+            fingerprint=known.name if known else None,
+            address=bogons[0],
+        )
     for address in addresses:
         fingerprint = match_dns(fingerprints, address)
-        if fingerprint is not None and fingerprint.scope != "fp":
+        if fingerprint is not None:
             return Verdict(
                 Status.BLOCKED,
                 Method.DNS_INCONSISTENT,
@@ -159,16 +172,6 @@ def dns_answer_verdict(
                 f"{name} {o.qtype}: two replies to one query: {', '.join(o.addresses) or o.rcode} "
                 f"then {', '.join(other) or 'empty'}",
             )
-    ordinary = expected.prefixes + test_networks
-    bogons = [a for a in addresses if is_bogon(a, ordinary) and a not in facts.control_addresses]
-    if bogons:
-        return Verdict(
-            Status.BLOCKED,
-            Method.DNS_BOGON,
-            None,
-            f"{name} resolved to reserved address {', '.join(bogons)}",
-            address=bogons[0],
-        )
     # A handshake that verified for the name proves the address genuine,
     # whatever the prefixes say (CDNs move faster than catalogs).
     if tls_valid or not expected.asserted or not facts.control_resolves:

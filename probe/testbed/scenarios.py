@@ -49,11 +49,12 @@ EXPIRED_IP = "127.0.0.7"
 UNKNOWN_CA_IP = "127.0.0.8"
 FIRST_SERVICE_IP = 10
 CANARY = f"canary.{DOMAIN}"
+# Modelled on the national Roskomnadzor stub page (OONI fingerprints ooni.ru_0 and ooni.ru_5).
 BLOCKPAGE = (
     "<html><head><title>Доступ ограничен</title></head><body>"
-    "<h1>Доступ к информационному ресурсу ограничен</h1>"
-    "<p>на основании Федерального закона от 27.07.2006 № 149-ФЗ. "
-    "Единый реестр: <a href='https://eais.rkn.gov.ru/'>eais.rkn.gov.ru</a> (Роскомнадзор)</p>"
+    "<p>Доступ к сайту ограничен в соответствии с Федеральными законами от 27.07.2006 № 149-ФЗ "
+    "«Об информации, информационных технологиях и о защите информации».</p>"
+    '<p>Реестр: <a href="http://eais.rkn.gov.ru/">http://eais.rkn.gov.ru/</a></p>'
     "</body></html>"
 )
 

@@ -159,7 +159,7 @@ def test_known_blocking_address_is_dns_inconsistent_with_fingerprint() -> None:
 
 
 def test_two_replies_to_one_query_is_dns_injected() -> None:
-    first = dns(addresses=("198.51.100.9",), extra=(DnsReply("NOERROR", (ADDR,), 0.05),))
+    first = dns(addresses=("151.101.9.9",), extra=(DnsReply("NOERROR", (ADDR,), 0.05),))
     obs = observed([first, dns("control", addresses=(ADDR,))])
     assert verdict(obs).verdict.method is Method.DNS_INJECTED
 
@@ -248,10 +248,16 @@ def test_no_response_with_decoy_host_ok_is_http_timeout() -> None:
 
 
 def test_blockpage_body_is_http_blockpage() -> None:
-    body = "<html><title>Доступ ограничен</title>Роскомнадзор eais.rkn.gov.ru</html>".encode()
+    body = "<html><p>Доступ к сайту ограничен в соответствии с Федеральными законами</p></html>".encode()
     obs = observed(resolved(ADDR), [tcp()], [tls()], [http(body=body)])
     v = verdict(obs).verdict
-    assert (v.method, v.fingerprint is not None) == (Method.HTTP_BLOCKPAGE, True)
+    assert (v.method, v.fingerprint) == (Method.HTTP_BLOCKPAGE, "ooni.ru_0")
+
+
+def test_a_vague_blocking_word_alone_is_not_a_block() -> None:
+    body = "<html><title>Доступ ограничен</title>maintenance</html>".encode()
+    obs = observed(resolved(ADDR), [tcp()], [tls()], [http(body=body)])
+    assert verdict(obs).verdict.status is Status.OK
 
 
 def test_redirect_off_the_service_is_http_redirect() -> None:
