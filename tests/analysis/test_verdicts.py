@@ -329,3 +329,18 @@ def test_timeouts_while_the_probe_itself_lagged_are_not_blocks() -> None:
     busy = apply_overload([stalled, reset], max_lag=0.9, timeout=2.0)
     assert [r.verdict.status for r in busy] == [Status.UNKNOWN, Status.BLOCKED]
     assert "overloaded" in busy[0].verdict.evidence
+
+
+def test_an_answer_in_an_expected_asn_is_not_inconsistent() -> None:
+    from dataclasses import replace
+
+    from probe.config.model import Expected
+
+    far = "151.101.1.66"
+    ep = endpoint(*FULL, expected=Expected(asns=(64500,)))
+    obs = observed(resolved(far, control=(ADDR,)), [tcp(far)], [tls(far, Failure.SSL_INVALID_HOSTNAME)])
+    inp = AnalysisInput(service(ep), ep, FINGERPRINTS)
+    in_as = analyze_endpoint(replace(obs, asns=((far, 64500),)), inp).verdict
+    other_as = analyze_endpoint(replace(obs, asns=((far, 64501),)), inp).verdict
+    assert in_as.method is None and in_as.status is Status.UNREACHABLE  # the TLS failure, not the DNS answer
+    assert other_as.method is Method.DNS_INCONSISTENT
