@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probe.config.fingerprints import BLOCK_SCOPES, Fingerprint, Fingerprints, InterceptionCA
+from probe.config.fingerprints import Fingerprint, Fingerprints, InterceptionCA
 
 BODY_WINDOW = 64 * 1024
 
@@ -63,16 +63,17 @@ def match_http(
             return bool(window) and _hit_body(f, window, text)
         return any(_hit_text(f, t) for t in values.get(f.location, ()))
 
-    places = [
-        fs
-        for location, fs in fps.by_location.items()
-        if location in values or (location == "body" and window)
-    ]
-    # Tiers: known false positives (veto), then block-grade scopes, then vague words.
-    tiers: tuple[frozenset[str], ...] = (frozenset({"fp"}), BLOCK_SCOPES, frozenset({"vbw"}))
-    for tier, scopes in enumerate(tiers):
-        for fingerprints in places:
-            found = next((f for f in fingerprints if f.scope in scopes and hits(f)), None)
+    # fps.tiers: known false positives (a veto), then block-grade scopes, then vague words.
+    for tier, by_location in enumerate(fps.tiers):
+        for location, fingerprints in by_location.items():
+            if location not in values and not (location == "body" and window):
+                continue
+            if location == "body":
+                # Most body patterns are plain substrings: test those in a tight loop first.
+                found = next((f for f in fingerprints if f.kind == "contains" and f.raw in window), None)
+                found = found or next((f for f in fingerprints if f.kind != "contains" and hits(f)), None)
+            else:
+                found = next((f for f in fingerprints if hits(f)), None)
             if found is not None:
                 return Match(found, tier != 1)
     return None

@@ -54,15 +54,17 @@ class Fingerprints:
     http: tuple[Fingerprint, ...]
     dns: tuple[Fingerprint, ...]
     interception_cas: tuple[InterceptionCA, ...]
-    # location -> fingerprints, false positives first (they are checked first).
-    by_location: dict[str, tuple[Fingerprint, ...]] = field(init=False, repr=False, compare=False)
+    # Matching order, built once: known false positives (a veto), then
+    # block-grade scopes, then vague words; within each tier, by location.
+    tiers: tuple[dict[str, tuple[Fingerprint, ...]], ...] = field(init=False, repr=False, compare=False)
     dns_full: dict[str, Fingerprint] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index: dict[str, list[Fingerprint]] = {}
-        for f in sorted(self.http, key=lambda f: f.scope != "fp"):
-            index.setdefault(f.location, []).append(f)
-        object.__setattr__(self, "by_location", {k: tuple(v) for k, v in index.items()})
+        tiers: list[dict[str, list[Fingerprint]]] = [{}, {}, {}]
+        for f in self.http:
+            tier = 0 if f.scope == "fp" else 1 if f.scope in BLOCK_SCOPES else 2
+            tiers[tier].setdefault(f.location, []).append(f)
+        object.__setattr__(self, "tiers", tuple({k: tuple(v) for k, v in t.items()} for t in tiers))
         full = {f.pattern: f for f in self.dns if f.kind == "full" and f.scope != "fp"}
         object.__setattr__(self, "dns_full", full)
 
