@@ -204,3 +204,45 @@ def test_bad_config_starts_nothing(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[0] == f"msgprobe: {bad}:2: confirm: must be at least 1, got 0"
+
+
+def test_sighup_reloads_and_a_bad_config_keeps_the_old_one(tmp_path: Path) -> None:
+    async def scenario() -> tuple[str, int]:
+        async with LoopbackCensor(tmp_path, max_services=1) as bed:
+            config = bed.config([await bed.add(FakeService("one"))], interval=0.5)
+            path = tmp_path / "probe.yaml"
+            path.write_text(yaml.safe_dump(config_document(config)))
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "probe",
+                "run",
+                "--config.file",
+                str(path),
+                "--web.listen-address",
+                "127.0.0.1:0",
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stderr is not None
+            log: list[str] = []
+
+            async def until(text: str) -> None:
+                while text not in (line := (await proc.stderr.readline()).decode()):  # type: ignore[union-attr]
+                    assert line, f"daemon exited before {text!r}: {''.join(log)}"
+                    log.append(line)
+                log.append(line)
+
+            await asyncio.wait_for(until("cycle done"), 20)
+            path.write_text("catalog: none\nconfirm: 0\n")
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.wait_for(until("config reload refused"), 10)
+            await asyncio.wait_for(until("cycle done"), 20)  # the old config keeps measuring
+            path.write_text(yaml.safe_dump(config_document(config)))
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.wait_for(until("config reloaded"), 10)
+            proc.send_signal(signal.SIGTERM)
+            return "".join(log), await asyncio.wait_for(proc.wait(), 10)
+
+    log, code = asyncio.run(scenario())
+    assert code == 0
+    assert "confirm: must be at least 1, got 0" in log
