@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/msgprobe demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check probe tests bench
-	$(BIN)/ruff format --check probe tests bench
+	$(BIN)/ruff check probe tests bench scripts
+	$(BIN)/ruff format --check probe tests bench scripts
 	$(BIN)/mypy --strict probe
 
 test: lint
