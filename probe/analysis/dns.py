@@ -174,7 +174,9 @@ def dns_answer_verdict(
             )
     # A handshake that verified for the name proves the address genuine,
     # whatever the prefixes say (CDNs move faster than catalogs).
-    if tls_valid or not expected.asserted or not facts.control_resolves:
+    # ASN expectations need the ASN database; without it only prefixes can judge.
+    judgeable = bool(expected.prefixes) or (bool(expected.asns) and bool(asns))
+    if tls_valid or not judgeable or not facts.control_resolves:
         return None
     outside = [a for a in addresses if not _expected_match(a, expected, asns)]
     if len(outside) < len(addresses) or set(addresses) & facts.control_addresses:

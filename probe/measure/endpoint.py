@@ -100,7 +100,10 @@ def _has(endpoint: Endpoint, kind: CheckKind) -> bool:
 
 
 def _needs_control(
-    endpoint: Endpoint, probe: list[DnsObservation], test_networks: tuple[IPNetwork, ...]
+    endpoint: Endpoint,
+    probe: list[DnsObservation],
+    test_networks: tuple[IPNetwork, ...],
+    has_asn_database: bool,
 ) -> bool:
     """Does the answer need a second witness? Only a failure, a reserved
     address or one outside the expected networks does; a healthy answer
@@ -112,15 +115,19 @@ def _needs_control(
     if any(is_bogon(a, ordinary) for a in addresses):
         return True
     expected = endpoint.expected
-    # ASNs need the database lookup, which comes later: an ASN-only expectation always asks.
-    return expected.asserted and not all(in_prefixes(a, expected.prefixes) for a in addresses)
+    if expected.prefixes and not all(in_prefixes(a, expected.prefixes) for a in addresses):
+        return True
+    # ASNs are looked up later; with a database, an ASN expectation asks the control.
+    return bool(expected.asns) and has_asn_database and not expected.prefixes
 
 
 async def _resolve(kit: Toolkit, endpoint: Endpoint, t0: float) -> tuple[list[DnsObservation], list[Late]]:
     jobs = [(t, q) for t in kit.resolvers for q in ("A", "AAAA")]
     answers = list(await asyncio.gather(*(kit.dns(endpoint.host, q, t, "probe", t0) for t, q in jobs)))
     probe = [o for o, _ in answers]
-    if _has(endpoint, CheckKind.DNS) and _needs_control(endpoint, probe, kit.config.test_networks):
+    if _has(endpoint, CheckKind.DNS) and _needs_control(
+        endpoint, probe, kit.config.test_networks, kit.asn is not None
+    ):
         controls = [(t, q) for t in kit.controls for q in ("A", "AAAA")]
         answers += await asyncio.gather(*(kit.dns(endpoint.host, q, t, "control", t0) for t, q in controls))
     observations = [o for o, _ in answers]

@@ -344,3 +344,5 @@ def test_an_answer_in_an_expected_asn_is_not_inconsistent() -> None:
     other_as = analyze_endpoint(replace(obs, asns=((far, 64501),)), inp).verdict
     assert in_as.method is None and in_as.status is Status.UNREACHABLE  # the TLS failure, not the DNS answer
     assert other_as.method is Method.DNS_INCONSISTENT
+    # Without an ASN database nothing is recorded, and an ASN-only expectation cannot judge.
+    assert analyze_endpoint(obs, inp).verdict.method is None
