@@ -18,12 +18,12 @@ async def tracked(tasks: Tasks, writer: asyncio.StreamWriter) -> AsyncIterator[N
     tasks.add(task)
     try:
         yield
-    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-        pass  # the client went away or the server is closing: nothing to report
+    except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        pass  # the client went away, a backend refused, or the server is closing: nothing to report
     finally:
         tasks.discard(task)
         writer.close()
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+        with contextlib.suppress(OSError, asyncio.CancelledError):
             await writer.wait_closed()
 
 

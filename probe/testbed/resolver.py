@@ -1,21 +1,28 @@
 """A resolver that lies per name, over UDP and TCP, and the rule language
 shared with the DoH control (``probe.testbed.doh``).
 
-Rules are looked up by exact (lower-case) query name; unknown names get the
-default rule. ``Drop`` never answers; ``Inject`` answers twice, as an
-on-path injector racing the genuine resolver does. Garbage is ignored.
+Rules are looked up by exact query name, case-insensitively (keys are
+written lower-case, without the final dot); unknown names get the default
+rule. ``Answer`` gives A queries its IPv4 addresses and AAAA queries its
+IPv6 ones (an empty NOERROR when the family has none); any other type gets
+an empty NOERROR. ``Drop`` never answers; ``Inject`` answers twice, as an
+on-path injector racing the genuine resolver does. Anything that is not a
+one-question query (garbage, a response, an update) is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import struct
 from dataclasses import dataclass, field
 from typing import cast
 
 import dns.exception
+import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -24,9 +31,17 @@ import dns.rrset
 from probe.testbed.connections import Tasks, cancel_all, tracked
 
 
+def _check_addresses(addresses: list[str]) -> None:
+    for address in addresses:
+        ipaddress.ip_address(address)  # a typo fails when the rule is written, not mid-query
+
+
 @dataclass(frozen=True)
 class Answer:
     addresses: list[str]
+
+    def __post_init__(self) -> None:
+        _check_addresses(self.addresses)
 
 
 @dataclass(frozen=True)
@@ -56,9 +71,17 @@ class Drop:
 
 @dataclass(frozen=True)
 class Inject:
+    """The injector's reply (``first``) at once, the genuine one (``second``) ``delay`` s later.
+
+    Over TCP, where no injector can race the resolver, both arrive on the
+    stream in that order."""
+
     first: list[str]
     second: list[str]
     delay: float = 0.02
+
+    def __post_init__(self) -> None:
+        _check_addresses(self.first + self.second)
 
 
 Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject
@@ -70,8 +93,8 @@ def _reply(
     response = dns.message.make_response(query)
     response.set_rcode(rcode)
     question = query.question[0]
-    if addresses:
-        family = 4 if question.rdtype == dns.rdatatype.A else 6
+    family = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 6}.get(question.rdtype)
+    if addresses and family is not None:
         matching = [a for a in addresses if ipaddress.ip_address(a).version == family]
         if matching:
             response.answer.append(
@@ -83,11 +106,8 @@ def _reply(
 def respond(
     query: dns.message.Message, rules: dict[str, Rule], default: Rule
 ) -> list[tuple[float, dns.message.Message]]:
-    """The replies to send, each with its delay; empty for a dropped query."""
-    if not query.question:
-        return []
-    name = query.question[0].name.to_text(omit_final_dot=True).lower()
-    rule = rules.get(name, default)
+    """The replies to send to a query from ``parse``, each with its delay; empty for a dropped query."""
+    rule = rules.get(query_name(query), default)
     if isinstance(rule, Answer):
         return [(0.0, _reply(query, rule.addresses, dns.rcode.NOERROR))]
     if isinstance(rule, Inject):
@@ -108,23 +128,31 @@ def respond(
 
 
 def parse(wire: bytes) -> dns.message.Message | None:
+    """A standard query with one question, or None for anything a server should ignore."""
     try:
-        return dns.message.from_wire(wire)
+        message = dns.message.from_wire(wire)
     except (dns.exception.DNSException, ValueError, struct.error):
         return None
+    if message.flags & dns.flags.QR or message.opcode() != dns.opcode.QUERY or len(message.question) != 1:
+        return None
+    return message
 
 
-@dataclass
+def query_name(query: dns.message.Message) -> str:
+    return query.question[0].name.to_text(omit_final_dot=True).lower()
+
+
 class _Udp(asyncio.DatagramProtocol):
-    server: DnsServer
-    transport: asyncio.DatagramTransport | None = None
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         query = parse(data)
-        if query is None or self.transport is None:
+        if query is None:
             return
         self.server.count(query)
         loop = asyncio.get_running_loop()
@@ -136,12 +164,18 @@ class _Udp(asyncio.DatagramProtocol):
                 self._send(wire, addr)
 
     def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
+        # A delayed reply may come due after the server closed: then it is dropped.
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(wire, addr)
 
 
 @dataclass
 class DnsServer:
+    """The network's resolver, on UDP and TCP at the same (host, port).
+
+    ``rules`` may be changed while it serves; ``queries`` counts the queries
+    seen per name (lower-case, no final dot), over both transports."""
+
     rules: dict[str, Rule]
     default: Rule = field(default_factory=NxDomain)
     host: str = "127.0.0.1"
@@ -149,23 +183,37 @@ class DnsServer:
     queries: dict[str, int] = field(default_factory=dict)
 
     def count(self, query: dns.message.Message) -> None:
-        if query.question:
-            name = query.question[0].name.to_text(omit_final_dot=True).lower()
-            self.queries[name] = self.queries.get(name, 0) + 1
+        name = query_name(query)
+        self.queries[name] = self.queries.get(name, 0) + 1
 
     @property
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
     async def __aenter__(self) -> DnsServer:
-        loop = asyncio.get_running_loop()
-        self._tcp = await asyncio.start_server(self._tcp_client, self.host, self.port)
-        self.port = self._tcp.sockets[0].getsockname()[1]
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _Udp(self), local_addr=(self.host, self.port)
-        )
         self._clients: Tasks = set()
-        return self
+        # Port 0 picks a port free for TCP, which some UDP socket may hold: pick again.
+        for attempt in itertools.count(1):
+            try:
+                await self._bind()
+                return self
+            except OSError:
+                if self.port or attempt == 20:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _bind(self) -> None:
+        self._tcp = await asyncio.start_server(self._tcp_client, self.host, self.port, backlog=1024)
+        port = self._tcp.sockets[0].getsockname()[1]
+        try:
+            self._udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(self.host, port)
+            )
+        except OSError:
+            self._tcp.close()
+            await self._tcp.wait_closed()
+            raise
+        self.port = port
 
     async def __aexit__(self, *exc: object) -> None:
         self._udp.close()
@@ -175,7 +223,7 @@ class DnsServer:
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async with tracked(self._clients, writer):
-            while True:
+            while True:  # RFC 7766: several queries may share one connection
                 size = struct.unpack("!H", await reader.readexactly(2))[0]
                 query = parse(await reader.readexactly(size))
                 if query is None:
