@@ -18,6 +18,7 @@ import aiohttp
 import yaml
 
 from probe.config.load import load_config
+from probe.config.model import Config
 from probe.runner.daemon import Daemon
 from probe.testbed.middlebox import Stall
 from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
@@ -147,6 +148,22 @@ def test_reload_good_and_bad(tmp_path: Path) -> None:
     assert seen[6] == ["one.msgprobe.test", "two.msgprobe.test"] and seen[7] == 1.0
 
 
+async def spawn_daemon(path: Path, config: Config) -> asyncio.subprocess.Process:
+    """``msgprobe run`` in its own process on ``config`` (written to ``path``), stderr piped."""
+    await asyncio.to_thread(path.write_text, yaml.safe_dump(config_document(config)))
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "probe",
+        "run",
+        "--config.file",
+        str(path),
+        "--web.listen-address",
+        "127.0.0.1:0",
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 def test_sigterm_mid_cycle_stops_within_two_seconds(tmp_path: Path) -> None:
     async def scenario() -> tuple[float, int, str]:
         # Every endpoint stalls its TLS handshake for the whole (long) timeout: a cycle is always running.
@@ -155,18 +172,7 @@ def test_sigterm_mid_cycle_stops_within_two_seconds(tmp_path: Path) -> None:
             config = bed.config(services, interval=0.2)
             config = replace(config, timeouts=replace(config.timeouts, tls=30.0, cycle=120.0))
             path = tmp_path / "probe.yaml"
-            path.write_text(yaml.safe_dump(config_document(config)))
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "probe",
-                "run",
-                "--config.file",
-                str(path),
-                "--web.listen-address",
-                "127.0.0.1:0",
-                stderr=asyncio.subprocess.PIPE,
-            )
+            proc = await spawn_daemon(path, config)
             assert proc.stderr is not None
             while b"listening" not in await proc.stderr.readline():
                 pass
@@ -211,18 +217,7 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old_one(tmp_path: Path) -> No
         async with LoopbackCensor(tmp_path, max_services=1) as bed:
             config = bed.config([await bed.add(FakeService("one"))], interval=0.5)
             path = tmp_path / "probe.yaml"
-            path.write_text(yaml.safe_dump(config_document(config)))
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "probe",
-                "run",
-                "--config.file",
-                str(path),
-                "--web.listen-address",
-                "127.0.0.1:0",
-                stderr=asyncio.subprocess.PIPE,
-            )
+            proc = await spawn_daemon(path, config)
             assert proc.stderr is not None
             log: list[str] = []
 
