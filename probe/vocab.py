@@ -46,6 +46,21 @@ CERTIFICATE_FAILURES = frozenset(
 )
 
 
+_LABELS = frozenset(f.value for f in Failure)
+
+
+def failure_label(failure: str | None) -> str:
+    """A failure string as a metric label: the closed vocabulary, or "none".
+
+    "unknown_failure: <detail>" loses its detail, and anything outside the
+    vocabulary becomes "unknown_failure", so label sets stay bounded.
+    """
+    if failure is None or failure == "none":
+        return "none"
+    head = failure.split(":", 1)[0]
+    return head if head in _LABELS else Failure.UNKNOWN.value
+
+
 class Status(StrEnum):
     OK = "ok"
     BLOCKED = "blocked"

@@ -9,7 +9,6 @@ misspelt ``control_resolvers`` would quietly turn every block into
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from probe.config import values
-from probe.config.model import Config, Endpoint, Expected, ResolverSpec, Service, Timeouts
+from probe.config.model import Config, Endpoint, Expected, ResolverSpec, Service, Timeouts, is_ip_literal
 from probe.vocab import CheckKind, EndpointState
 
 T = TypeVar("T")
@@ -196,9 +195,7 @@ def _endpoint(r: _Reader, node: yaml.Node, key: str, service_expected: Expected)
     host = r.scalar(fields["host"], f"{key}.host", str)
     if host is None:
         return None
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if not is_ip_literal(host):
         try:
             host = values.hostname(host)
         except ValueError as exc:
@@ -211,7 +208,7 @@ def _endpoint(r: _Reader, node: yaml.Node, key: str, service_expected: Expected)
         check = r.parsed(item, f"{key}.checks", lambda text: values.check(text, host))
         if check is None:
             continue
-        if check.kind is CheckKind.DNS and _is_ip(host):
+        if check.kind is CheckKind.DNS and is_ip_literal(host):
             r.problem(item, f"{key}.checks", f"'dns' makes no sense for the IP literal {host}")
             continue
         checks.append(check)
@@ -235,14 +232,6 @@ def _endpoint(r: _Reader, node: yaml.Node, key: str, service_expected: Expected)
         source=text.get("source", ""),
         note=text.get("note", ""),
     )
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _service(r: _Reader, node: yaml.Node, key: str) -> Service | None:

@@ -11,6 +11,14 @@ from probe.vocab import CheckKind, EndpointState
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def is_ip_literal(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class ResolverSpec:
     raw: str  # as written in the config; this is what evidence and labels show
@@ -58,11 +66,7 @@ class Endpoint:
 
     @property
     def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return is_ip_literal(self.host)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,9 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from probe.state import DURATION_BUCKETS, Histogram, Snapshot
-from probe.vocab import Failure, Method, Status
+from probe.vocab import Method, Status, failure_label
 
 _STATUSES = tuple((status, status.value) for status in Status)
-_FAILURE_LABELS = frozenset({"none", *(f.value for f in Failure)})
 # The client's own `le` formatting (Go's float syntax), so buckets read as its histograms do.
 _go_float = cast(Callable[[float], str], floatToGoString)
 _BUCKET_LABELS = (*(_go_float(b) for b in DURATION_BUCKETS), "+Inf")
@@ -173,15 +172,6 @@ class _Families:
 _EMPTY_HISTOGRAM = Histogram((0,) * len(_BUCKET_LABELS), 0.0, 0)
 
 
-def _failure_label(failure: str) -> str:
-    # The tracker already reduces failures to the vocabulary; this makes the
-    # label set closed whatever reaches the snapshot.
-    if failure in _FAILURE_LABELS:
-        return failure
-    head = failure.split(":", 1)[0]
-    return head if head in _FAILURE_LABELS else Failure.UNKNOWN.value
-
-
 def _endpoints(f: _Families, s: Snapshot) -> None:
     for e in s.endpoints:
         service, endpoint = e.service, e.endpoint
@@ -240,7 +230,7 @@ def _check_stats(f: _Families, s: Snapshot) -> None:
         f.histogram({"service": service, "check": check}, h)
     totals: dict[tuple[str, str, str], int] = {(svc, check, "none"): 0 for svc, check in configured}
     for (service, check, failure), n in s.stats.totals.items():
-        counter = (service, check, _failure_label(failure))
+        counter = (service, check, failure_label(failure))
         totals[counter] = totals.get(counter, 0) + n
     for (service, check, failure), n in sorted(totals.items()):
         f.add("msgprobe_checks_total", {"service": service, "check": check, "failure": failure}, float(n))

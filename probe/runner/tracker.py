@@ -25,7 +25,7 @@ from probe.state import (
     Snapshot,
     TrackedEndpoint,
 )
-from probe.vocab import CheckKind, Method, Status
+from probe.vocab import CheckKind, Method, Status, failure_label
 
 RECENT_FAILURES = 10
 
@@ -46,13 +46,6 @@ _METHODS_BY_CHECK = {
 def applicable_methods(endpoint: Endpoint) -> tuple[Method, ...]:
     kinds = {c.kind for c in endpoint.checks}
     return tuple(m for m in Method if any(m in _METHODS_BY_CHECK[k] for k in kinds))
-
-
-def _failure_label(failure: str | None) -> str:
-    # Metric labels carry the closed vocabulary only; "unknown_failure: detail" loses its detail.
-    if failure is None:
-        return "none"
-    return failure.split(":", 1)[0]
 
 
 class Tracker:
@@ -117,7 +110,7 @@ class Tracker:
                 ring.append(FailureRecord(now, v.status, v.method, v.failure, v.evidence))
             for row in result.checks:
                 label = row.check
-                counter = (result.service, label, _failure_label(row.failure))
+                counter = (result.service, label, failure_label(row.failure))
                 self._totals[counter] = self._totals.get(counter, 0) + 1
                 self._observe((result.service, label), row.duration_s)
         self._snapshot = replace(
