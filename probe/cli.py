@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe import __version__, logs
-from probe.config.load import ConfigError, load_config
+from probe.config.load import load_config
 from probe.config.model import Config
+from probe.config.nodes import ConfigError
 
 EXIT_CONFIG = 2
 

@@ -104,3 +104,11 @@ class EndpointState(StrEnum):
     ACTIVE = "active"
     LEGACY = "legacy"
     DEFUNCT = "defunct"
+
+
+class Confidence(StrEnum):
+    """How well the research sources a catalog endpoint: metadata for curators, never a verdict input."""
+
+    HIGH = "high"  # first-party or vendor documentation, or OONI's own code
+    MEDIUM = "medium"  # consistent third-party code or a single good secondary source
+    LOW = "low"  # a single weak or old source, or inferred

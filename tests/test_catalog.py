@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from probe.config import load_catalog
+from probe.config.catalog import load_catalog
 from probe.config.fingerprints import load_fingerprints
-from probe.config.load import builtin_path, load_config
+from probe.config.load import load_config
+from probe.config.nodes import builtin_path
 from probe.measure.endpoint import open_toolkit
 from probe.runner.cycle import run_cycle
 from probe.testbed.scenarios import LoopbackCensor

@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 from probe.analysis.fingerprints import BODY_WINDOW, match_dns, match_http, match_interception_ca
-from probe.config import ConfigError
 from probe.config.fingerprints import KINDS, SCOPES, load_fingerprints
-from probe.config.load import builtin_path
+from probe.config.nodes import ConfigError, builtin_path
 from probe.substrings import SubstringIndex
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,25 +1,7 @@
-"""Validated, frozen configuration: ``load_config`` is the only way in."""
+"""Validated, frozen configuration.
 
-from probe.config.load import ConfigError, load_catalog, load_config
-from probe.config.model import (
-    Check,
-    Config,
-    Endpoint,
-    Expected,
-    ResolverSpec,
-    Service,
-    Timeouts,
-)
-
-__all__ = [
-    "Check",
-    "Config",
-    "ConfigError",
-    "Endpoint",
-    "Expected",
-    "ResolverSpec",
-    "Service",
-    "Timeouts",
-    "load_catalog",
-    "load_config",
-]
+Nothing is imported here, so that importing one config module (the model, a
+check parser) never drags in the loaders and the modules they import:
+``probe.config.load.load_config`` and ``probe.config.catalog.load_catalog``
+are the ways in, ``probe.config.model`` holds what they return.
+"""

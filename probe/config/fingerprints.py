@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from probe.config import values
-from probe.config.load import ConfigError, _Reader, builtin_path
+from probe.config.nodes import KIND_NAMES as _KIND_NAMES
+from probe.config.nodes import ConfigError, builtin_path
+from probe.config.nodes import NodeReader as _Reader
 from probe.substrings import SubstringIndex
 
 KINDS = ("full", "prefix", "contains", "regexp")
@@ -60,7 +62,6 @@ _SECTION = re.compile(r"^(http|dns|interception_cas):[ \t]*$")
 # surrogate halves (JSON pairs them, YAML does not).
 _NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
-_KIND_NAMES = {str: "a string", int: "an integer", list: "a list"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,398 +1,175 @@
-"""Strict YAML loading: every problem is reported at once, as ``file:line: key: reason``.
+"""The probe config (``config/probe.yaml``): one table of keys, read strictly.
 
-We walk PyYAML's node tree rather than the loaded dict so that each message
-can name the line; unknown keys are errors, never silently ignored, because a
-misspelt ``control_resolvers`` would quietly turn every block into
-``unreachable``.
+Every settable key is one :class:`Field` row in :data:`FIELDS`: its dotted
+YAML path, how its node is parsed, and how the value lands on the frozen
+:class:`Config`. The allowed keys of every section, the parsing and the
+construction all come from that table, so a key cannot be accepted and then
+dropped, or set on the Config and never accepted; ``tests/test_config_documented.py``
+holds ``config/probe.yaml`` to the same table.
+
+The rows are not ``attr="canary_name"`` strings fed to ``Config(**kw)``:
+``put`` is a ``dataclasses.replace`` call naming the attribute, which mypy
+checks against the parsed type (a typo or a ``str`` parsed into a ``float``
+attribute fails ``mypy --strict``, not a user's start-up).
+
+The services (``catalog``, ``services``, ``select``) are a schema of their
+own in :mod:`probe.config.catalog`; only their selection happens here.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
-from importlib import resources
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 
 from probe.config import values
-from probe.config.model import Config, Endpoint, Expected, ResolverSpec, Service, Timeouts, is_ip_literal
-from probe.vocab import CheckKind, EndpointState
+from probe.config.catalog import load_catalog, read_services
+from probe.config.model import Config, IPNetwork, ResolverSpec, Service
+from probe.config.nodes import ConfigError, NodeReader, builtin_path
 
 T = TypeVar("T")
-
-_CONFIG_KEYS = {
-    "probe",
-    "interval",
-    "jitter",
-    "concurrency",
-    "confirm",
-    "timeouts",
-    "resolvers",
-    "control_resolvers",
-    "dns",
-    "decoy",
-    "tls",
-    "asn_database",
-    "blockpages",
-    "evidence",
-    "raw_tests",
-    "test_networks",
-    "catalog",
-    "services",
-    "select",
-}
-_SERVICE_KEYS = {"name", "title", "domains", "expected", "endpoints"}
-_ENDPOINT_KEYS = {"host", "checks", "status", "expected", "source", "note", "confidence"}
+Parse = Callable[[NodeReader, yaml.Node, str], T | None]
 
 
-_KIND_NAMES: dict[type, str] = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+@dataclass(frozen=True, slots=True)
+class Field(Generic[T]):
+    yaml: str  # dotted path, "dns.canary": a section and its key, or a top-level key
+    parse: Parse[T]  # records its own problem and returns None on bad input
+    put: Callable[[Config, T], Config]
+
+    @property
+    def section(self) -> str:
+        return self.yaml.rpartition(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.yaml.rpartition(".")[2]
 
 
-class ConfigError(Exception):
-    """A config that cannot be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def builtin_path(name: str) -> Path:
-    return Path(str(resources.files("probe") / "data" / name))
+def _row(yaml_path: str, parse: Parse[T], put: Callable[[Config, T], Config]) -> Field[Any]:
+    # The rows go through this function rather than into a tuple[Field[Any], ...]
+    # literal: there mypy would take T from the annotation (Any) and stop checking
+    # `put`; here T is inferred from `parse`, row by row.
+    return Field(yaml_path, parse, put)
 
 
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-
-    def problem(self, node: yaml.Node | None, key: str, message: str) -> None:
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        where = f" {key}:" if key else ""
-        self.problems.append(f"{self.path}{line}:{where} {message}")
-
-    def parse(self) -> yaml.Node | None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problems.append(f"{self.path}: cannot read: {exc}")
-            return None
-        try:
-            return yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            reason = getattr(exc, "problem", None) or str(exc)
-            self.problems.append(f"{self.path}{line}: not valid YAML: {reason}")
-            return None
-
-    def mapping(self, node: yaml.Node, key: str, allowed: set[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, key, "expected a mapping")
-            return {}
-        out: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            name = str(key_node.value)
-            path = f"{key}.{name}" if key else name
-            if name not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.problem(key_node, path, f"unknown key{hint}")
-            elif name in out:
-                self.problem(key_node, path, "duplicate key")
-            else:
-                out[name] = value_node
-        return out
-
-    def sequence(self, node: yaml.Node, key: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, key, "expected a list")
-            return []
-        return list(node.value)
-
-    def scalar(self, node: yaml.Node, key: str, kind: type[T]) -> T | None:
-        wanted = _KIND_NAMES.get(kind, kind.__name__)
-        if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, key, f"expected {wanted}")
-            return None
-        value = self._constructor.construct_object(node)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(node, key, f"expected {wanted}, got {value!r}")
-            return None
-        return value
-
-    def parsed(self, node: yaml.Node, key: str, parse: Callable[[str], T]) -> T | None:
-        text = self.scalar(node, key, str)
-        if text is None:
-            return None
-        try:
-            return parse(text)
-        except ValueError as exc:
-            self.problem(node, key, str(exc))
-            return None
-
-    def duration(self, node: yaml.Node, key: str) -> float | None:
-        if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, key, "expected a duration such as 30s or 5m")
-            return None
-        try:
-            return values.duration(self._constructor.construct_object(node))
-        except ValueError as exc:
-            self.problem(node, key, str(exc))
-            return None
-
-    def positive_int(self, node: yaml.Node, key: str) -> int | None:
-        value = self.scalar(node, key, int)
-        if value is not None and value < 1:
-            self.problem(node, key, f"must be at least 1, got {value}")
-            return None
-        return value
-
-    def path_value(self, node: yaml.Node, key: str) -> Path | None:
-        text = self.scalar(node, key, str)
-        if text is None:
-            return None
-        path = Path(text)
-        return path if path.is_absolute() else (self.path.parent / path)
-
-    def existing_file(self, node: yaml.Node, key: str) -> Path | None:
-        path = self.path_value(node, key)
-        if path is not None and not path.is_file():
-            self.problem(node, key, f"no such file: {path}")
-            return None
-        return path
+def _text(r: NodeReader, node: yaml.Node, key: str) -> str | None:
+    return r.scalar(node, key, str)
 
 
-# ---------------------------------------------------------------- catalog
+def _hostname(r: NodeReader, node: yaml.Node, key: str) -> str | None:
+    return r.parsed(node, key, values.hostname)
 
 
-def _expected(r: _Reader, node: yaml.Node, key: str) -> Expected:
-    fields = r.mapping(node, key, {"prefixes", "asns"})
-    prefixes = []
-    for item in r.sequence(fields["prefixes"], f"{key}.prefixes") if "prefixes" in fields else []:
-        parsed = r.parsed(item, f"{key}.prefixes", values.network)
-        if parsed is not None:
-            prefixes.append(parsed)
-    asns = []
-    for item in r.sequence(fields["asns"], f"{key}.asns") if "asns" in fields else []:
-        asn = r.positive_int(item, f"{key}.asns")
-        if asn is not None:
-            asns.append(asn)
-    return Expected(tuple(prefixes), tuple(asns))
-
-
-def _endpoint(r: _Reader, node: yaml.Node, key: str, service_expected: Expected) -> Endpoint | None:
-    fields = r.mapping(node, key, _ENDPOINT_KEYS)
-    if "host" not in fields:
-        r.problem(node, key, "missing 'host'")
+def _timeout(r: NodeReader, node: yaml.Node, key: str) -> float | None:
+    seconds = r.duration(node, key)
+    if seconds == 0:
+        # Zero would time out every step at once, which reads as blocking, not as a typo.
+        r.problem(node, key, "must be greater than zero")
         return None
-    host = r.scalar(fields["host"], f"{key}.host", str)
-    if host is None:
-        return None
-    if not is_ip_literal(host):
-        try:
-            host = values.hostname(host)
-        except ValueError as exc:
-            r.problem(fields["host"], f"{key}.host", str(exc))
-            return None
-    checks = []
-    if "checks" not in fields:
-        r.problem(node, key, "missing 'checks'")
-    for item in r.sequence(fields["checks"], f"{key}.checks") if "checks" in fields else []:
-        check = r.parsed(item, f"{key}.checks", lambda text: values.check(text, host))
-        if check is None:
-            continue
-        if check.kind is CheckKind.DNS and is_ip_literal(host):
-            r.problem(item, f"{key}.checks", f"'dns' makes no sense for the IP literal {host}")
-            continue
-        checks.append(check)
-    state = EndpointState.ACTIVE
-    if "status" in fields:
-        parsed = r.parsed(fields["status"], f"{key}.status", EndpointState)
-        if parsed is None:
-            r.problems[-1] += " (use active, legacy or defunct)"
-        state = parsed or state
-    expected = _expected(r, fields["expected"], f"{key}.expected") if "expected" in fields else None
-    text = {
-        name: r.scalar(fields[name], f"{key}.{name}", str) or ""
-        for name in ("source", "note")
-        if name in fields
-    }
-    return Endpoint(
-        host=host,
-        checks=tuple(checks),
-        state=state,
-        expected=expected if expected is not None else service_expected,
-        source=text.get("source", ""),
-        note=text.get("note", ""),
-    )
+    return seconds
 
 
-def _service(r: _Reader, node: yaml.Node, key: str) -> Service | None:
-    fields = r.mapping(node, key, _SERVICE_KEYS)
-    name = r.scalar(fields["name"], f"{key}.name", str) if "name" in fields else None
-    if name is None:
-        if "name" not in fields:
-            r.problem(node, key, "missing 'name'")
-        return None
-    key = f"services.{name}"
-    expected = _expected(r, fields["expected"], f"{key}.expected") if "expected" in fields else Expected()
-    endpoints: list[Endpoint] = []
-    seen: set[str] = set()
-    for index, item in enumerate(
-        r.sequence(fields["endpoints"], f"{key}.endpoints") if "endpoints" in fields else []
-    ):
-        endpoint = _endpoint(r, item, f"{key}.endpoints[{index}]", expected)
-        if endpoint is None:
-            continue
-        if endpoint.host in seen:
-            r.problem(item, f"{key}.endpoints[{index}]", f"duplicate endpoint {endpoint.host}")
-            continue
-        seen.add(endpoint.host)
-        endpoints.append(endpoint)
-    if "endpoints" not in fields:
-        r.problem(node, key, "missing 'endpoints'")
-    domains = []
-    for item in r.sequence(fields["domains"], f"{key}.domains") if "domains" in fields else []:
-        domain = r.parsed(item, f"{key}.domains", values.hostname)
-        if domain is not None:
-            domains.append(domain)
-    if not domains:
-        # Without a list, the registrable-looking tail of each host name stands in.
-        domains = sorted({".".join(e.host.split(".")[-2:]) for e in endpoints if not e.is_ip})
-    title = r.scalar(fields["title"], f"{key}.title", str) if "title" in fields else None
-    return Service(name, title or name, tuple(endpoints), tuple(domains), expected)
-
-
-def _services(r: _Reader, node: yaml.Node, key: str) -> list[Service]:
-    services: list[Service] = []
-    for item in r.sequence(node, key):
-        service = _service(r, item, key)
-        if service is None:
-            continue
-        if any(s.name == service.name for s in services):
-            r.problem(item, f"{key}.{service.name}", "duplicate service name")
-            continue
-        services.append(service)
-    return services
-
-
-def load_catalog(path: Path) -> tuple[Service, ...]:
-    r = _Reader(path)
-    root = r.parse()
-    services: list[Service] = []
-    if root is not None:
-        fields = r.mapping(root, "", {"services"})
-        if "services" not in fields:
-            r.problem(root, "", "missing 'services'")
-        else:
-            services = _services(r, fields["services"], "services")
-    if r.problems:
-        raise ConfigError(r.problems)
-    return tuple(services)
-
-
-# ---------------------------------------------------------------- probe config
-
-
-def _resolvers(r: _Reader, node: yaml.Node, key: str) -> tuple[ResolverSpec, ...] | None:
+def _resolvers(r: NodeReader, node: yaml.Node, key: str) -> tuple[ResolverSpec, ...] | None:
     specs = [r.parsed(item, key, values.resolver) for item in r.sequence(node, key)]
     if None in specs:
         return None
     return tuple(s for s in specs if s is not None)
 
 
-def _section(r: _Reader, fields: dict[str, yaml.Node], name: str, allowed: set[str]) -> dict[str, yaml.Node]:
-    return r.mapping(fields[name], name, allowed) if name in fields else {}
+def _tested_resolvers(r: NodeReader, node: yaml.Node, key: str) -> tuple[ResolverSpec, ...] | None:
+    specs = _resolvers(r, node, key)
+    if specs == ():
+        r.problem(node, key, "needs at least one resolver")
+        return None
+    return specs
 
 
-def load_config(path: Path | None = None, *, select: tuple[str, ...] = ()) -> Config:
-    """Load and validate a probe config (the embedded default when ``path`` is None)."""
-    path = path or builtin_path("probe.yaml")
-    r = _Reader(path)
-    root = r.parse()
-    if root is None:
-        raise ConfigError(r.problems)
-    if isinstance(root, yaml.ScalarNode) and root.value == "":
-        root = yaml.MappingNode("tag:yaml.org,2002:map", [])
-    f = r.mapping(root, "", _CONFIG_KEYS)
-    kw: dict[str, Any] = {}
+def _networks(r: NodeReader, node: yaml.Node, key: str) -> tuple[IPNetwork, ...]:
+    nets = [r.parsed(item, key, values.network) for item in r.sequence(node, key)]
+    return tuple(n for n in nets if n is not None)
 
-    def put(name: str, value: object | None) -> None:
-        if value is not None:
-            kw[name] = value
 
-    probe = _section(r, f, "probe", {"id", "country", "asn"})
-    for key, attr in (("id", "probe_id"), ("country", "country"), ("asn", "asn")):
-        if key in probe:
-            put(attr, r.scalar(probe[key], f"probe.{key}", str))
-    for key in ("interval", "jitter"):
-        if key in f:
-            put(key, r.duration(f[key], key))
-    for key in ("concurrency", "confirm"):
-        if key in f:
-            put(key, r.positive_int(f[key], key))
-    timeouts = _section(r, f, "timeouts", {"dns", "connect", "tls", "http", "cycle"})
-    parsed_timeouts = {k: r.duration(v, f"timeouts.{k}") for k, v in timeouts.items()}
-    for key, node in timeouts.items():
-        if parsed_timeouts[key] == 0:
-            r.problem(node, f"timeouts.{key}", "must be greater than zero")
-    kw["timeouts"] = Timeouts(**{k: v for k, v in parsed_timeouts.items() if v})
-    for key in ("resolvers", "control_resolvers"):
-        if key in f:
-            put(key, _resolvers(r, f[key], key))
-    if "resolvers" in kw and not kw["resolvers"]:
-        r.problem(f["resolvers"], "resolvers", "needs at least one resolver")
-    dns = _section(r, f, "dns", {"canary", "injection_window"})
-    if "canary" in dns:
-        put("canary_name", r.parsed(dns["canary"], "dns.canary", values.hostname))
-    if "injection_window" in dns:
-        put("injection_window", r.duration(dns["injection_window"], "dns.injection_window"))
-    decoy = _section(r, f, "decoy", {"sni", "host"})
-    for key in ("sni", "host"):
-        if key in decoy:
-            put(f"decoy_{key}", r.parsed(decoy[key], f"decoy.{key}", values.hostname))
-    tls = _section(r, f, "tls", {"ca_bundle"})
-    if "ca_bundle" in tls:
-        put("ca_bundle", r.existing_file(tls["ca_bundle"], "tls.ca_bundle"))
-    for key in ("asn_database", "blockpages"):
-        if key in f:
-            put(key, r.existing_file(f[key], key))
-    evidence = _section(r, f, "evidence", {"path", "max_size"})
-    if "path" in evidence:
-        put("evidence_path", r.path_value(evidence["path"], "evidence.path"))
-    if "max_size" in evidence:
-        put("evidence_max_bytes", r.positive_int(evidence["max_size"], "evidence.max_size"))
-    if "test_networks" in f:
-        nets = [
-            r.parsed(i, "test_networks", values.network)
-            for i in r.sequence(f["test_networks"], "test_networks")
-        ]
-        put("test_networks", tuple(n for n in nets if n is not None))
-    if "raw_tests" in f:
-        put("raw_tests", r.scalar(f["raw_tests"], "raw_tests", bool))
+# In the order problems are reported in when several keys are bad.
+FIELDS: tuple[Field[Any], ...] = (
+    _row("probe.id", _text, lambda c, v: replace(c, probe_id=v)),
+    _row("probe.country", _text, lambda c, v: replace(c, country=v)),
+    _row("probe.asn", _text, lambda c, v: replace(c, asn=v)),
+    _row("interval", NodeReader.duration, lambda c, v: replace(c, interval=v)),
+    _row("jitter", NodeReader.duration, lambda c, v: replace(c, jitter=v)),
+    _row("concurrency", NodeReader.positive_int, lambda c, v: replace(c, concurrency=v)),
+    _row("confirm", NodeReader.positive_int, lambda c, v: replace(c, confirm=v)),
+    _row("timeouts.dns", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, dns=v))),
+    _row("timeouts.connect", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, connect=v))),
+    _row("timeouts.tls", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, tls=v))),
+    _row("timeouts.http", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, http=v))),
+    _row("timeouts.cycle", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, cycle=v))),
+    _row("resolvers", _tested_resolvers, lambda c, v: replace(c, resolvers=v)),
+    _row("control_resolvers", _resolvers, lambda c, v: replace(c, control_resolvers=v)),
+    _row("dns.canary", _hostname, lambda c, v: replace(c, canary_name=v)),
+    _row("dns.injection_window", NodeReader.duration, lambda c, v: replace(c, injection_window=v)),
+    _row("decoy.sni", _hostname, lambda c, v: replace(c, decoy_sni=v)),
+    _row("decoy.host", _hostname, lambda c, v: replace(c, decoy_host=v)),
+    _row("tls.ca_bundle", NodeReader.existing_file, lambda c, v: replace(c, ca_bundle=v)),
+    _row("asn_database", NodeReader.existing_file, lambda c, v: replace(c, asn_database=v)),
+    _row("blockpages", NodeReader.existing_file, lambda c, v: replace(c, blockpages=v)),
+    _row("evidence.path", NodeReader.path_value, lambda c, v: replace(c, evidence_path=v)),
+    _row("evidence.max_size", NodeReader.positive_int, lambda c, v: replace(c, evidence_max_bytes=v)),
+    _row("test_networks", _networks, lambda c, v: replace(c, test_networks=v)),
+)
+# Keys read below rather than through a row: they choose services, not settings.
+SERVICE_KEYS = ("catalog", "services", "select")
+# Every key a probe config may hold, in dotted form.
+KEYS = tuple(f.yaml for f in FIELDS) + SERVICE_KEYS
 
-    services: list[Service] = []
+
+def _allowed(section: str) -> list[str]:
+    if section:
+        return [f.key for f in FIELDS if f.section == section]
+    return list(dict.fromkeys(f.yaml.partition(".")[0] for f in FIELDS)) + list(SERVICE_KEYS)
+
+
+def _settings(r: NodeReader, top: dict[str, yaml.Node], config: Config) -> Config:
+    sections: dict[str, dict[str, yaml.Node]] = {"": top}
+    for field in FIELDS:
+        if field.section not in sections:
+            # Read when its first row comes up, so problems keep the table's order.
+            node = top.get(field.section)
+            sections[field.section] = (
+                {} if node is None else r.mapping(node, field.section, _allowed(field.section))
+            )
+        node = sections[field.section].get(field.key)
+        if node is not None:
+            value = field.parse(r, node, field.yaml)
+            if value is not None:
+                config = field.put(config, value)
+    return config
+
+
+def _catalog(r: NodeReader, f: dict[str, yaml.Node]) -> list[Service]:
     catalog = r.scalar(f["catalog"], "catalog", str) if "catalog" in f else "builtin"
     if catalog == "builtin":
-        catalog_path: Path | None = builtin_path("targets.yaml")
+        path: Path | None = builtin_path("targets.yaml")
     elif catalog in ("none", None):
-        catalog_path = None
+        path = None
     else:
-        catalog_path = r.existing_file(f["catalog"], "catalog")
-    if catalog_path is not None:
-        try:
-            services = list(load_catalog(catalog_path))
-        except ConfigError as exc:
-            r.problems.extend(exc.problems)
+        path = r.existing_file(f["catalog"], "catalog")
+    if path is None:
+        return []
+    try:
+        return list(load_catalog(path))
+    except ConfigError as exc:
+        r.problems.extend(exc.problems)
+        return []
+
+
+def _services(r: NodeReader, f: dict[str, yaml.Node], select: tuple[str, ...]) -> list[Service]:
+    services = _catalog(r, f)
     if "services" in f:
-        for service in _services(r, f["services"], "services"):
+        for service in read_services(r, f["services"], "services"):
             # An inline service with a catalog name replaces the catalog's.
             services = [s for s in services if s.name != service.name] + [service]
     wanted = list(select)
@@ -407,10 +184,23 @@ def load_config(path: Path | None = None, *, select: tuple[str, ...] = ()) -> Co
                 "select" if where else "",
                 f"unknown service {name!r} (known: {', '.join(sorted(known)) or 'none'})",
             )
-    if wanted:
-        services = [s for s in services if s.name in wanted]
+    return [s for s in services if s.name in wanted] if wanted else services
+
+
+def load_config(path: Path | None = None, *, select: tuple[str, ...] = ()) -> Config:
+    """Load and validate a probe config (the embedded default when ``path`` is None)."""
+    path = path or builtin_path("probe.yaml")
+    r = NodeReader(path)
+    root = r.parse()
+    if root is None:
+        raise ConfigError(r.problems)
+    if isinstance(root, yaml.ScalarNode) and root.value == "":
+        root = yaml.MappingNode("tag:yaml.org,2002:map", [])
+    top = r.mapping(root, "", _allowed(""))
+    config = _settings(r, top, Config(path=path, services=()))
+    services = _services(r, top, select)
     if not services and not r.problems:
         r.problem(root, "services", "no services to measure (catalog: none and no services)")
     if r.problems:
         raise ConfigError(r.problems)
-    return Config(path=path, services=tuple(services), **kw)
+    return replace(config, services=tuple(services))

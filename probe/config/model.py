@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probe.vocab import CheckKind, EndpointState
+from probe.vocab import CheckKind, Confidence, EndpointState
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +63,7 @@ class Endpoint:
     expected: Expected = field(default_factory=Expected)
     source: str = ""
     note: str = ""
+    confidence: Confidence | None = None  # None: the catalog does not say
 
     @property
     def is_ip(self) -> bool:
@@ -111,7 +112,6 @@ class Config:
     probe_id: str = ""
     country: str = ""
     asn: str = ""
-    raw_tests: bool = False
     # Reserved space treated as ordinary address space: a private test network
     # or the loopback demo. Never set on a real vantage (it disables dns.bogon there).
     test_networks: tuple[IPNetwork, ...] = ()

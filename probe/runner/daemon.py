@@ -21,8 +21,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from probe.config.fingerprints import Fingerprints, load_fingerprints
-from probe.config.load import ConfigError
 from probe.config.model import Config
+from probe.config.nodes import ConfigError
 from probe.export.evidence import EvidenceLog
 from probe.export.metrics import SnapshotCollector
 from probe.export.records import result_record

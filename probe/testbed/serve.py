@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from probe.config.load import builtin_path, load_catalog
+from probe.config.catalog import load_catalog
+from probe.config.nodes import builtin_path
 from probe.testbed.resolver import Answer
 from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
 
