@@ -33,7 +33,7 @@ COPY pyproject.toml README.md ./
 COPY config/ config/
 COPY probe/ probe/
 # pip compiles the bytecode now, because the running container cannot write
-# it. EXTRAS="[raw]" adds scapy for the raw-socket tests (deploy/README.md).
+# it. EXTRAS="[raw]" adds scapy, for the raw-packet checks still to come.
 ARG EXTRAS=""
 RUN /opt/msgprobe/bin/pip install ".${EXTRAS}" \
  && /opt/msgprobe/bin/pip uninstall --yes pip setuptools \

@@ -10,16 +10,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from probe.vocab import Failure, Method, Status
+from probe.vocab import Failure, Method, Operation, Purpose, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Cumulative bytes over one operation at a moment (relative seconds): goodput data."""
+
+    t: float
+    sent: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One network operation as the trace saw it (OONI's archival records).
+
+    ``transaction`` links a TLS handshake and an HTTP round trip to the TCP
+    connect they ran on; a DNS query's transmissions and replies share its id.
+    """
+
+    operation: Operation
+    transaction: int
+    started: float
+    duration: float
+    failure: Failure | None
+    error: str | None = None
+    address: str | None = None
+    port: int | None = None
+    purpose: Purpose = Purpose.CHECK
+    detail: str = ""  # the name asked, the SNI, the request line: never a body
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    samples: tuple[Sample, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class DnsReply:
-    """One DNS response as it arrived (a query may get more than one)."""
+    """One DNS response as it arrived (a query may get more than one).
+
+    ``transmissions`` is how many copies of the query had been sent when it
+    arrived: a reply after a retransmission may answer either copy, so two
+    different replies then prove nothing on their own.
+    """
 
     rcode: str
     addresses: tuple[str, ...]
     t: float
+    transmissions: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +76,8 @@ class DnsObservation:
     # Further replies to the same query inside the injection window: an
     # on-path injector answers first and the genuine resolver answers later.
     extra_replies: tuple[DnsReply, ...] = ()
+    transmissions: int = 1  # copies sent before the first reply (UDP retransmits)
+    cnames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +88,8 @@ class TcpObservation:
     duration: float
     failure: Failure | None
     error: str | None = None
+    purpose: Purpose = Purpose.CHECK
+    transaction: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +115,15 @@ class TlsObservation:
     version: str | None = None
     cipher: str | None = None
     certificate: Certificate | None = None
+    # The peer's certificate could not be parsed (a censor can serve DER that
+    # OpenSSL accepts and cryptography rejects): a fact, never a crash.
+    certificate_error: str | None = None
+    purpose: Purpose = Purpose.CHECK
+    transaction: int = 0
+
+    def __post_init__(self) -> None:
+        if self.decoy and self.purpose is Purpose.CHECK:  # recorded before purposes existed
+            object.__setattr__(self, "purpose", Purpose.DECOY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +152,12 @@ class HttpObservation:
     title: str | None = None
     redirects: tuple[HttpHop, ...] = ()
     redirect_limit_reached: bool = False
+    # Which operation failed (connect, tls_handshake, http_round_trip): a reset
+    # during an HTTPS request's own handshake is not a reset "after the request".
+    failed_operation: Operation | None = None
+    transaction: int = 0
+    time_to_first_byte: float | None = None
+    reused_connection: bool = False  # rode the TCP/TLS check's own connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +172,22 @@ class EndpointObservations:
     http: tuple[HttpObservation, ...] = ()
     # address -> origin ASN, from the local database when one is configured.
     asns: tuple[tuple[str, int], ...] = ()
-    # Checks that could not run at all (e.g. a raw test without NET_RAW).
+    # What stopped the probe itself from measuring (no resolver configured, an
+    # internal error contained to this endpoint): these make the status ``error``.
     errors: tuple[str, ...] = ()
+    # Every operation in the order it started, follow-ups included.
+    trace: tuple[TraceEvent, ...] = ()
+    other: tuple[object, ...] = ()  # observations of kinds that have no field of their own
+    unmeasured_addresses: int = 0  # answered addresses beyond the per-family bound
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """What proves a finding: a decoy that survived, a control that disagreed,
+    a fingerprint, a canary that resolved, a certificate that verified."""
+
+    kind: str  # "decoy" | "control" | "fingerprint" | "canary" | "tls" | "expected" | "reply"
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +200,16 @@ class Verdict:
     evidence: str = ""
     fingerprint: str | None = None
     address: str | None = None
+    witnesses: tuple[Witness, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One step's conclusion about one address (or the name): analysis emits
+    every finding, and one priority table picks the endpoint's verdict."""
+
+    step: str  # a CheckKind value
+    verdict: Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +232,4 @@ class EndpointResult:
     checks: tuple[CheckResult, ...]
     observations: EndpointObservations
     attempts: int = 1
+    findings: tuple[Finding, ...] = ()

@@ -14,7 +14,7 @@ from probe.config.catalog import load_catalog
 from probe.config.fingerprints import load_fingerprints
 from probe.config.load import load_config
 from probe.config.nodes import builtin_path
-from probe.measure.endpoint import open_toolkit
+from probe.measure.toolkit import open_toolkit
 from probe.runner.cycle import run_cycle
 from probe.testbed.scenarios import LoopbackCensor
 from probe.vocab import CheckKind, EndpointState, Status

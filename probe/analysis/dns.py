@@ -18,15 +18,8 @@ from probe.addresses import in_prefixes, is_bogon
 from probe.analysis.fingerprints import match_dns
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Expected, IPNetwork
-from probe.model import DnsObservation, Verdict
+from probe.model import DnsObservation, Verdict, Witness
 from probe.vocab import Failure, Method, Status
-
-_NETWORK = {
-    Failure.TIMEOUT,
-    Failure.HOST_UNREACHABLE,
-    Failure.NETWORK_UNREACHABLE,
-    Failure.CONNECTION_REFUSED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +70,6 @@ class DnsFacts:
         return any(o.addresses for o in self.canary)
 
 
-def _first_reply_differs(o: DnsObservation) -> tuple[str, ...] | None:
-    for reply in o.extra_replies:
-        if set(reply.addresses) != set(o.addresses):
-            return reply.addresses
-    return None
-
-
 def dns_failure_verdict(facts: DnsFacts) -> Verdict:
     """The probe resolver gave no address: blocked, down or unreachable?"""
     failure = facts.failure or Failure.UNKNOWN
@@ -101,20 +87,24 @@ def dns_failure_verdict(facts: DnsFacts) -> Verdict:
     }
     if failure not in rules:
         return Verdict(Status.UNREACHABLE, None, failure, f"{name}: {failure} at {resolver}")
-    method, needs_control_only = rules[failure]
-    if not needs_control_only and not facts.canary_answers:
+    method, control_is_witness_enough = rules[failure]
+    if not control_is_witness_enough and not facts.canary_answers:
         # The resolver answers nothing at all: a broken resolver or an
         # offline vantage, not a decision about this name.
         return Verdict(
             Status.UNKNOWN, None, failure, f"{name}: {failure} at {resolver}, which answers no other name"
         )
     if facts.control_resolves:
-        witness = "" if needs_control_only else f"; {resolver} answers other names"
+        witness = "" if control_is_witness_enough else f"; {resolver} answers other names"
+        witnesses: tuple[Witness, ...] = (Witness("control", control),)
+        if not control_is_witness_enough:
+            witnesses += (Witness("canary", f"{resolver} answers other names"),)
         return Verdict(
             Status.BLOCKED,
             method,
             failure,
             f"{name}: {failure} at {resolver} while the control resolves it to {control}{witness}",
+            witnesses=witnesses,
         )
     return Verdict(
         Status.UNREACHABLE, None, failure, f"{name}: {failure} at {resolver}; no control answer to compare"
@@ -125,6 +115,70 @@ def _expected_match(address: str, expected: Expected, asns: dict[str, int]) -> b
     return in_prefixes(address, expected.prefixes) or asns.get(address) in expected.asns
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What the later steps learnt about the answered addresses."""
+
+    verified: frozenset[str] = frozenset()  # TLS (or HTTPS) verified the name there
+    tls_failed: frozenset[str] = frozenset()  # the handshake for the name failed there
+    unconnectable: frozenset[str] = frozenset()  # no TCP connection there
+    control_works: str | None = None  # a control address that connected (and verified)
+
+
+def _injected(
+    facts: DnsFacts,
+    expected: Expected,
+    fingerprints: Fingerprints,
+    asns: dict[str, int],
+    ordinary: tuple[IPNetwork, ...],
+    reach: Reach,
+) -> Verdict | None:
+    """Two different replies to one transmission, the first unfit, a later one genuine.
+
+    Replies that may answer a retransmitted copy never count: a slow
+    recursive resolver answers each copy, and round-robin makes them differ.
+    """
+    judgeable = bool(expected.prefixes) or (bool(expected.asns) and bool(asns))
+
+    def unfit(address: str) -> str | None:
+        if address in reach.verified:
+            return None
+        if is_bogon(address, ordinary):
+            return "reserved space"
+        if match_dns(fingerprints, address) is not None:
+            return "a known blocking address"
+        if judgeable and not _expected_match(address, expected, asns):
+            return "outside the expected networks"
+        if address in reach.tls_failed:
+            return "TLS for the name fails there"
+        return None
+
+    def genuine(address: str) -> bool:
+        if address in reach.verified or address in facts.control_addresses:
+            return True
+        return judgeable and _expected_match(address, expected, asns)
+
+    for o in facts.probe:
+        if o.transmissions > 1:
+            continue
+        for reply in o.extra_replies:
+            if reply.transmissions > 1 or set(reply.addresses) == set(o.addresses) or not reply.addresses:
+                continue
+            reasons = [r for r in map(unfit, o.addresses) if r]
+            if o.addresses and len(reasons) == len(o.addresses) and all(map(genuine, reply.addresses)):
+                first, later = ", ".join(o.addresses), ", ".join(reply.addresses)
+                return Verdict(
+                    Status.BLOCKED,
+                    Method.DNS_INJECTED,
+                    None,
+                    f"{o.hostname} {o.qtype}: two replies to one transmission: {first} ({reasons[0]}) "
+                    f"then {later} {reply.t - o.started - o.duration:+.3f} s later",
+                    address=o.addresses[0],
+                    witnesses=(Witness("reply", f"later reply {later} is genuine"),),
+                )
+    return None
+
+
 def dns_answer_verdict(
     facts: DnsFacts,
     expected: Expected,
@@ -132,8 +186,7 @@ def dns_answer_verdict(
     *,
     asns: dict[str, int],
     test_networks: tuple[IPNetwork, ...] = (),
-    tls_valid: bool,
-    tls_failed: bool,
+    reach: Reach = Reach(),
 ) -> Verdict | None:
     """The resolver gave addresses: is the answer itself the block? None when it looks genuine."""
     addresses = facts.addresses
@@ -150,6 +203,7 @@ def dns_answer_verdict(
             f"{name} resolved to reserved address {', '.join(bogons)}{cite}",
             fingerprint=known.name if known else None,
             address=bogons[0],
+            witnesses=(Witness("fingerprint", known.name) if known else Witness("reserved", bogons[0]),),
         )
     for address in addresses:
         fingerprint = match_dns(fingerprints, address)
@@ -161,36 +215,43 @@ def dns_answer_verdict(
                 f"{name} resolved to {address}, a known blocking address ({fingerprint.name})",
                 fingerprint=fingerprint.name,
                 address=address,
+                witnesses=(Witness("fingerprint", fingerprint.name),),
             )
-    for o in facts.probe:
-        other = _first_reply_differs(o)
-        if other is not None:
-            return Verdict(
-                Status.BLOCKED,
-                Method.DNS_INJECTED,
-                None,
-                f"{name} {o.qtype}: two replies to one query: {', '.join(o.addresses) or o.rcode} "
-                f"then {', '.join(other) or 'empty'}",
-            )
+    injected = _injected(facts, expected, fingerprints, asns, ordinary, reach)
+    if injected is not None:
+        return injected
     # A handshake that verified for the name proves the address genuine,
     # whatever the prefixes say (CDNs move faster than catalogs).
     # ASN expectations need the ASN database; without it only prefixes can judge.
     judgeable = bool(expected.prefixes) or (bool(expected.asns) and bool(asns))
-    if tls_valid or not judgeable or not facts.control_resolves:
+    if reach.verified or not judgeable or not facts.control_resolves:
         return None
     outside = [a for a in addresses if not _expected_match(a, expected, asns)]
     if len(outside) < len(addresses) or set(addresses) & facts.control_addresses:
         return None
+    control = ", ".join(sorted(facts.control_addresses)[:4])
     evidence = (
-        f"{name} resolved to {', '.join(addresses)}: outside the expected networks, "
-        f"control says {', '.join(sorted(facts.control_addresses)[:4])}"
+        f"{name} resolved to {', '.join(addresses)}: outside the expected networks, control says {control}"
     )
-    if tls_failed:
+    if reach.tls_failed & set(addresses):
         return Verdict(
             Status.BLOCKED,
             Method.DNS_INCONSISTENT,
             None,
             evidence + ", and TLS for the name fails there",
             address=addresses[0],
+            witnesses=(Witness("control", control),),
         )
+    if set(addresses) <= reach.unconnectable:
+        if reach.control_works:
+            return Verdict(
+                Status.BLOCKED,
+                Method.DNS_INCONSISTENT,
+                None,
+                evidence
+                + f"; nothing connects there while the control's address {reach.control_works} works",
+                address=addresses[0],
+                witnesses=(Witness("control", f"{reach.control_works} connects"),),
+            )
+        return None  # the transport findings say how it fails; the control's address did not help
     return Verdict(Status.UNKNOWN, None, None, evidence + "; no TLS check to confirm")

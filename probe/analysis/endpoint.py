@@ -1,29 +1,34 @@
-"""One endpoint's verdict from its observations, step by step.
+"""One endpoint's verdict from its findings, by one priority table.
 
-Each step is interpreted on its own (OONI dd-003) and the first step that
-proves interference decides. Per-address results are kept apart: one of two
-addresses reset on the SNI is a block ("partial"), even if the other one
-works, because a censor that blocks by address list can miss some.
+Every step's analyzer emits findings (``Finding(step, verdict)``), each with
+its witnesses; nothing is dropped by "first blocked wins" inside a step. The
+table below then picks the endpoint's verdict:
+
+1. the probe could not run (``error``);
+2. the name itself is blocked (a DNS finding: NXDOMAIN, bogon, injection…);
+3. an address is blocked by a per-address step (tcp, tls, http, later
+   kinds), with the share of addresses it held for ("partial" blocks: a
+   censor that blocks by address list can miss some);
+4. every tested address fails some step, and nothing proves why;
+5. a name-level finding that is not a block (down, unknown, unreachable);
+6. otherwise ``ok``.
+
 Addresses of a family the vantage cannot reach at all (no IPv6 route) are
 set aside when another family got through.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from probe.analysis.checks import check_rows
-from probe.analysis.dns import DnsFacts, dns_answer_verdict, dns_failure_verdict
-from probe.analysis.http import http_verdict
-from probe.analysis.transport import tcp_verdict, tls_verdict
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Endpoint, IPNetwork, Service
-from probe.model import EndpointObservations, EndpointResult, HttpObservation, TlsObservation, Verdict
-from probe.vocab import EndpointState, Failure, Status
+from probe.model import EndpointObservations, Finding, Verdict
+from probe.vocab import EndpointState, Failure, Purpose, Status
 
 _ABSENT_FAMILY = {Failure.NETWORK_UNREACHABLE, Failure.HOST_UNREACHABLE}
+NAME_STEP = "dns"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,126 +37,80 @@ class AnalysisInput:
     endpoint: Endpoint
     fingerprints: Fingerprints
     test_networks: tuple[IPNetwork, ...] = ()
+    # Room for the next witnesses: peer-control answers and packet evidence.
+    controls: tuple[object, ...] = field(default=())
+    packets: tuple[object, ...] = field(default=())
 
 
-def _address_verdicts(obs: EndpointObservations, inp: AnalysisInput) -> dict[str, list[Verdict]]:
-    """Every non-ok verdict per address, in step order (tcp, tls, http)."""
-    found: dict[str, list[Verdict]] = defaultdict(list)
-    for o in obs.tcp:
-        verdict = tcp_verdict(o)
-        if verdict is not None:
-            found[o.address].append(verdict)
-    tls_groups: dict[tuple[str, int], list[TlsObservation]] = defaultdict(list)
-    for t in obs.tls:
-        tls_groups[(t.address, t.port)].append(t)
-    for (address, _), group in tls_groups.items():
-        verdict = tls_verdict(group, inp.fingerprints)
-        if verdict is not None:
-            found[address].append(verdict)
-    http_groups: dict[tuple[str, str, str], list[HttpObservation]] = defaultdict(list)
-    for h in obs.http:
-        # The decoy request has another host in its URL: group by what stays the same.
-        parts = urlsplit(h.url)
-        http_groups[(h.address, h.method, f"{parts.scheme}:{parts.port}{parts.path}")].append(h)
-    for (address, _, _), requests in http_groups.items():
-        verdict = http_verdict(requests, inp.service.domains, inp.fingerprints)
-        if verdict is not None:
-            found[address].append(verdict)
-    return found
+def _family(address: str) -> int:
+    return 6 if ":" in address else 4
 
 
-def _tested_addresses(obs: EndpointObservations) -> list[str]:
-    seen = dict.fromkeys(o.address for o in obs.tcp)
-    seen.update(dict.fromkeys(o.address for o in obs.tls))
-    seen.update(dict.fromkeys(o.address for o in obs.http))
+def tested_addresses(obs: EndpointObservations) -> list[str]:
+    """Addresses the configured checks ran against (follow-ups excluded)."""
+    seen = dict.fromkeys(o.address for o in obs.tcp if o.purpose is Purpose.CHECK)
+    seen.update(dict.fromkeys(o.address for o in obs.tls if o.purpose is Purpose.CHECK))
+    seen.update(dict.fromkeys(o.address for o in obs.http if not o.decoy))
     return list(seen)
 
 
 def _reachable_families(obs: EndpointObservations) -> set[int]:
-    return {6 if ":" in o.address else 4 for o in obs.tcp if o.failure is None}
+    return {_family(o.address) for o in obs.tcp if o.failure is None and o.purpose is Purpose.CHECK}
 
 
-def _transport_verdict(obs: EndpointObservations, inp: AnalysisInput) -> Verdict | None:
-    per_address = _address_verdicts(obs, inp)
+def _per_address(findings: Sequence[Finding], obs: EndpointObservations) -> Verdict | None:
+    by_address: dict[str, list[Verdict]] = {}
+    for f in findings:
+        if f.step != NAME_STEP and f.verdict.address is not None and f.verdict.status is not Status.OK:
+            by_address.setdefault(f.verdict.address, []).append(f.verdict)
     families = _reachable_families(obs)
     relevant = {
         a: vs
-        for a, vs in per_address.items()
-        if not (
-            families
-            and (6 if ":" in a else 4) not in families
-            and all(v.failure in _ABSENT_FAMILY for v in vs)
-        )
+        for a, vs in by_address.items()
+        if not (families and _family(a) not in families and all(v.failure in _ABSENT_FAMILY for v in vs))
     }
-    tested = [a for a in _tested_addresses(obs) if a in relevant or a not in per_address]
+    tested = [a for a in tested_addresses(obs) if a in relevant or a not in by_address]
     blocked = [v for vs in relevant.values() for v in vs if v.status is Status.BLOCKED]
     if blocked:
         first = blocked[0]
-        share = len({v.address for v in blocked})
         if len(tested) > 1:
+            share = len({v.address for v in blocked})
+            evidence = f"{first.evidence} ({share} of {len(tested)} addresses)"
             return Verdict(
                 first.status,
                 first.method,
                 first.failure,
-                f"{first.evidence} ({share} of {len(tested)} addresses)",
+                evidence,
                 first.fingerprint,
                 first.address,
+                first.witnesses,
             )
         return first
     failing = [vs[0] for vs in relevant.values() if vs]
-    if not failing:
-        return None
-    if len(failing) < len(tested):
+    if not failing or len(failing) < len(tested):
         return None  # another address works end to end: reachable, the rows show the rest
     return failing[0]
 
 
-def _vantage_independent(verdict: Verdict, endpoint: Endpoint) -> Verdict:
-    if endpoint.state is EndpointState.DEFUNCT and verdict.status is not Status.OK:
-        # A shut-down service failing is the expected outcome, never a block.
-        return Verdict(Status.DOWN, None, verdict.failure, f"defunct endpoint: {verdict.evidence}")
-    return verdict
-
-
-def analyze_endpoint(obs: EndpointObservations, inp: AnalysisInput) -> EndpointResult:
-    verdict = _decide(obs, inp)
-    verdict = _vantage_independent(verdict, inp.endpoint)
-    return EndpointResult(
-        inp.service.name, inp.endpoint.host, verdict, check_rows(obs, inp.endpoint, verdict), obs
-    )
-
-
-def _decide(obs: EndpointObservations, inp: AnalysisInput) -> Verdict:
+def decide(findings: Sequence[Finding], obs: EndpointObservations) -> Verdict:
+    """The priority table of the module docstring."""
     if obs.errors:
         return Verdict(Status.ERROR, None, None, "; ".join(obs.errors))
-    endpoint = inp.endpoint
-    if not endpoint.is_ip:
-        facts = DnsFacts.of(obs.dns)
-        if not facts.addresses:
-            return dns_failure_verdict(facts)
-        genuine = {t.address for t in obs.tls if not t.decoy and t.failure is None}
-        genuine |= {
-            h.address for h in obs.http if not h.decoy and h.failure is None and h.url.startswith("https")
-        }
-        failed = any(not t.decoy and t.failure is not None for t in obs.tls)
-        dns_verdict = dns_answer_verdict(
-            facts,
-            endpoint.expected,
-            inp.fingerprints,
-            asns=dict(obs.asns),
-            test_networks=inp.test_networks,
-            tls_valid=bool(genuine),
-            tls_failed=failed,
-        )
-        if dns_verdict is not None and dns_verdict.status is Status.BLOCKED:
-            return dns_verdict
-        transport = _transport_verdict(obs, inp)
-        if transport is not None:
-            return transport
-        if dns_verdict is not None:
-            return dns_verdict
-    else:
-        transport = _transport_verdict(obs, inp)
-        if transport is not None:
-            return transport
+    name = [f.verdict for f in findings if f.step == NAME_STEP]
+    blocked_name = next((v for v in name if v.status is Status.BLOCKED), None)
+    if blocked_name is not None:
+        return blocked_name
+    per_address = _per_address(findings, obs)
+    if per_address is not None:
+        return per_address
+    other = next((v for v in name if v.status is not Status.OK), None)
+    if other is not None:
+        return other
     return Verdict(Status.OK, None, None, "every check succeeded")
+
+
+def defunct_is_down(verdict: Verdict, endpoint: Endpoint) -> Verdict:
+    """A shut-down service failing is the expected outcome, never a block."""
+    if endpoint.state is EndpointState.DEFUNCT and verdict.status not in (Status.OK, Status.ERROR):
+        return Verdict(Status.DOWN, None, verdict.failure, f"defunct endpoint: {verdict.evidence}")
+    return verdict

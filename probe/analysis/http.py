@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from probe.analysis.fingerprints import match_http
+from probe.analysis.needs import needs_http_decoy
+from probe.analysis.witness import decoy_witness
 from probe.config.fingerprints import Fingerprints
-from probe.model import HttpObservation, Verdict
-from probe.vocab import Failure, Method, Status
+from probe.model import HttpObservation, Verdict, Witness
+from probe.vocab import Method, Operation, Status
 
 
 def on_domains(host: str, domains: Sequence[str]) -> bool:
@@ -41,6 +43,7 @@ def http_verdict(
                 f"{label}: HTTP {real.status} matches blockpage fingerprint {match.fingerprint.name}",
                 fingerprint=match.fingerprint.name,
                 address=real.address,
+                witnesses=(Witness("fingerprint", match.fingerprint.name),),
             )
         for hop in real.redirects:
             host = urlsplit(hop.location or "").hostname or ""
@@ -51,22 +54,26 @@ def http_verdict(
                     None,
                     f"{label}: HTTP {hop.status} redirect to {hop.location}, outside {', '.join(domains)}",
                     address=real.address,
+                    witnesses=(Witness("domains", ", ".join(domains)),),
                 )
         return None
-    decoy = next((o for o in attempts if o.decoy), None)
-    if real.failure in (Failure.CONNECTION_RESET, Failure.EOF, Failure.TIMEOUT):
-        method = Method.HTTP_TIMEOUT if real.failure is Failure.TIMEOUT else Method.HTTP_RESET
-        if decoy is not None and decoy.failure is None:
-            return Verdict(
-                Status.BLOCKED,
-                method,
-                real.failure,
-                f"{label}: {real.failure} after the request; the same request with Host {decoy.host} "
-                f"gets HTTP {decoy.status}",
-                address=real.address,
-            )
-        note = f"; decoy Host also fails ({decoy.failure})" if decoy else ""
-        return Verdict(
-            Status.UNREACHABLE, None, real.failure, f"{label}: {real.failure}{note}", address=real.address
+    if needs_http_decoy(real) and real.failure is not None:
+        decoy = next((o for o in attempts if o.decoy), None)
+        # An HTTPS request reset in its own handshake was reset on the SNI, not the request.
+        in_handshake = real.failed_operation is Operation.TLS_HANDSHAKE
+        return decoy_witness(
+            real.failure,
+            decoy_ok=decoy is not None and decoy.failure is None,
+            reset=Method.TLS_RESET if in_handshake else Method.HTTP_RESET,
+            timeout=Method.TLS_TIMEOUT if in_handshake else Method.HTTP_TIMEOUT,
+            address=real.address,
+            seen=f"{label}: {real.failure} "
+            + ("during the TLS handshake" if in_handshake else "after the request"),
+            survived=f"the same request with Host {decoy.host if decoy else '-'} gets HTTP "
+            f"{decoy.status if decoy else '-'}",
+            failed=f"decoy Host also fails ({decoy.failure})" if decoy else "no decoy request ran",
         )
-    return Verdict(Status.UNREACHABLE, None, real.failure, f"{label}: {real.failure}", address=real.address)
+    step = f" during {real.failed_operation}" if real.failed_operation else ""
+    return Verdict(
+        Status.UNREACHABLE, None, real.failure, f"{label}: {real.failure}{step}", address=real.address
+    )

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from probe.analysis.fingerprints import match_interception_ca
+from probe.analysis.needs import needs_decoy
+from probe.analysis.witness import decoy_witness
 from probe.config.fingerprints import Fingerprints
-from probe.model import TcpObservation, TlsObservation, Verdict
-from probe.vocab import CERTIFICATE_FAILURES, Failure, Method, Status
-
-_RESET = {Failure.CONNECTION_RESET, Failure.EOF}
+from probe.model import TcpObservation, TlsObservation, Verdict, Witness
+from probe.vocab import CERTIFICATE_FAILURES, Method, Purpose, Status
 
 
 def tcp_verdict(o: TcpObservation) -> Verdict | None:
@@ -29,34 +29,28 @@ def tcp_verdict(o: TcpObservation) -> Verdict | None:
 
 
 def tls_verdict(attempts: Sequence[TlsObservation], fingerprints: Fingerprints) -> Verdict | None:
-    """``attempts`` are one port's handshakes: the real one, then any decoy."""
-    real = next((o for o in attempts if not o.decoy), None)
+    """``attempts`` are one port's handshakes: the real one, then any decoy or inspection."""
+    real = next((o for o in attempts if o.purpose is Purpose.CHECK), None)
     if real is None or real.failure is None:
         return None
     where = f"{real.address}:{real.port}"
-    decoy = next((o for o in attempts if o.decoy), None)
-    if real.failure in _RESET or real.failure is Failure.TIMEOUT:
-        method = Method.TLS_TIMEOUT if real.failure is Failure.TIMEOUT else Method.TLS_RESET
-        if decoy is not None and decoy.failure is None:
-            return Verdict(
-                Status.BLOCKED,
-                method,
-                real.failure,
-                f"tls {where}: {real.failure} after ClientHello with SNI {real.sni}; "
-                f"the same handshake with SNI {decoy.sni} completes",
-                address=real.address,
-            )
-        decoy_note = f"decoy SNI also fails ({decoy.failure})" if decoy else "decoy SNI could not connect"
-        return Verdict(
-            Status.UNREACHABLE,
-            None,
+    if needs_decoy(real.failure):
+        decoy = next((o for o in attempts if o.purpose is Purpose.DECOY), None)
+        return decoy_witness(
             real.failure,
-            f"tls {where}: {real.failure}; {decoy_note}",
+            decoy_ok=decoy is not None and decoy.failure is None,
+            reset=Method.TLS_RESET,
+            timeout=Method.TLS_TIMEOUT,
             address=real.address,
+            seen=f"tls {where}: {real.failure} after ClientHello with SNI {real.sni}",
+            survived=f"the same handshake with SNI {decoy.sni if decoy else '-'} completes",
+            failed=f"decoy SNI also fails ({decoy.failure})" if decoy else "decoy SNI could not connect",
         )
     if real.failure in CERTIFICATE_FAILURES:
-        issuer = real.certificate.issuer if real.certificate else "unknown issuer"
-        ca = match_interception_ca(fingerprints, issuer) if real.certificate else None
+        inspected = next((o for o in attempts if o.purpose is Purpose.INSPECT), None)
+        certificate = real.certificate or (inspected.certificate if inspected else None)
+        issuer = certificate.issuer if certificate else "unknown issuer"
+        ca = match_interception_ca(fingerprints, issuer) if certificate else None
         if ca is not None:
             return Verdict(
                 Status.BLOCKED,
@@ -66,12 +60,15 @@ def tls_verdict(attempts: Sequence[TlsObservation], fingerprints: Fingerprints) 
                 f"a known interception CA ({ca.name})",
                 fingerprint=ca.name,
                 address=real.address,
+                witnesses=(Witness("fingerprint", ca.name),),
             )
+        unreadable = inspected.certificate_error if inspected and inspected.certificate_error else None
+        note = f"certificate unreadable: {unreadable}" if unreadable else f"issuer: {issuer}"
         return Verdict(
             Status.UNREACHABLE,
             None,
             real.failure,
-            f"tls {where}: {real.failure} (issuer: {issuer})",
+            f"tls {where}: {real.failure} ({note})",
             address=real.address,
         )
     return Verdict(

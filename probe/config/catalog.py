@@ -14,10 +14,12 @@ from pathlib import Path
 
 import yaml
 
+# Check syntax belongs to the kinds: the registry parses, the catalog reports.
+from probe.checks import REGISTRY, parse_check
 from probe.config import values
 from probe.config.model import Check, Endpoint, Expected, Service, is_ip_literal
 from probe.config.nodes import ConfigError, NodeReader
-from probe.vocab import CheckKind, Confidence, EndpointState
+from probe.vocab import Confidence, EndpointState
 
 _SERVICE_KEYS = ("name", "title", "domains", "expected", "endpoints")
 _ENDPOINT_KEYS = ("host", "checks", "status", "expected", "source", "note", "confidence")
@@ -69,11 +71,11 @@ def _checks(r: NodeReader, fields: dict[str, yaml.Node], node: yaml.Node, key: s
         return []
     checks = []
     for item in items:
-        check = r.parsed(item, f"{key}.checks", lambda text: values.check(text, host))
+        check = r.parsed(item, f"{key}.checks", lambda text: parse_check(text, host))
         if check is None:
             continue
-        if check.kind is CheckKind.DNS and is_ip_literal(host):
-            r.problem(item, f"{key}.checks", f"'dns' makes no sense for the IP literal {host}")
+        if REGISTRY[check.kind].needs_name and is_ip_literal(host):
+            r.problem(item, f"{key}.checks", f"'{check.kind}' makes no sense for the IP literal {host}")
             continue
         checks.append(check)
     return checks

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probe.vocab import CheckKind, Confidence, EndpointState
+from probe.vocab import Confidence, EndpointState
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -30,17 +30,15 @@ class ResolverSpec:
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    kind: CheckKind
+    kind: str  # a registered kind (probe.checks.REGISTRY); CheckKind for the built-in ones
     port: int = 0
     url: str = ""
 
     @property
     def label(self) -> str:
-        if self.kind is CheckKind.DNS:
-            return "dns"
-        if self.kind in (CheckKind.TCP, CheckKind.TLS):
-            return f"{self.kind.value}:{self.port}"
-        return f"{self.kind.value}:{self.url}"
+        """``dns``, ``tcp:443``, ``http:URL``: the kind and its one argument."""
+        argument = self.url or (str(self.port) if self.port else "")
+        return f"{self.kind}:{argument}" if argument else str(self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +99,12 @@ class Config:
     resolvers: tuple[ResolverSpec, ...] = (ResolverSpec("system", "system"),)
     control_resolvers: tuple[ResolverSpec, ...] = ()
     canary_name: str = "example.com"
-    injection_window: float = 0.2
+    injection_window: float = 0.5  # OONI listens 500 ms: a real answer may trail an injected one by 300 ms
     decoy_sni: str = "example.com"
     decoy_host: str = "example.com"
     ca_bundle: Path | None = None
     asn_database: Path | None = None
-    blockpages: Path | None = None
+    blockpages: tuple[Path, ...] = ()  # fingerprint files, read in order; () is the built-in one
     evidence_path: Path | None = None
     evidence_max_bytes: int = 20_000_000
     probe_id: str = ""

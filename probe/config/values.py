@@ -6,8 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from probe.config.model import Check, IPNetwork, ResolverSpec
-from probe.vocab import CheckKind
+from probe.config.model import IPNetwork, ResolverSpec
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -71,32 +70,6 @@ def resolver(value: str) -> ResolverSpec:
             f"bad resolver {value!r} (use system, IP[:port], tcp://IP[:port] or https://…/dns-query)"
         ) from None
     return ResolverSpec(value, transport, host=host, port=port)
-
-
-def check(value: str, endpoint_host: str) -> Check:
-    kind_text, _, arg = value.partition(":")
-    try:
-        kind = CheckKind(kind_text)
-    except ValueError:
-        raise ValueError(
-            f"unknown check {value!r} (use dns, tcp:PORT, tls:PORT, http:URL, http_post:URL)"
-        ) from None
-    if kind is CheckKind.DNS:
-        if arg:
-            raise ValueError(f"check 'dns' takes no argument, got {value!r}")
-        return Check(kind)
-    if kind in (CheckKind.TCP, CheckKind.TLS):
-        if not arg.isdigit() or not 0 < int(arg) < 65536:
-            raise ValueError(f"check {value!r} needs a port 1-65535")
-        return Check(kind, port=int(arg))
-    parts = urlsplit(arg)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"check {value!r} needs an http:// or https:// URL")
-    # HTTP is pinned to the addresses measured for this endpoint, so a URL on
-    # another host would silently measure the wrong thing.
-    if parts.hostname.lower() != endpoint_host.lower().strip("[]"):
-        raise ValueError(f"URL host {parts.hostname!r} is not the endpoint {endpoint_host!r}")
-    return Check(kind, url=arg)
 
 
 def network(value: str) -> IPNetwork:

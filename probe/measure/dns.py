@@ -4,17 +4,23 @@ We call ``dns.asyncquery`` rather than the high-level resolver because the
 resolver retries, falls back and swallows per-attempt rcodes, and here the
 rcode (or the silence) *is* the measurement. Over UDP the socket stays open
 for ``window`` seconds after the first reply: an on-path injector answers
-first and the genuine resolver a few milliseconds later, so a second reply
-to one query is evidence of injection. That listening happens in the
-background (``late``) while the endpoint's TCP/TLS/HTTP steps go on.
+first and the genuine resolver up to a few hundred milliseconds later
+(OONI listens 500 ms), so a second reply to one query is a lead. That
+listening happens in a task (``late``) while the endpoint's TCP/TLS/HTTP
+steps go on; the endpoint awaits or cancels it, it never outlives the cycle.
+
+Every transmission is recorded, and each reply says how many copies had
+been sent when it arrived: a resolver whose first copy misses its cache and
+whose retransmitted copy hits it answers twice, differently, with no
+censor anywhere, so replies after a retransmission never prove injection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -25,17 +31,19 @@ import dns.exception
 import dns.flags
 import dns.inet
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
 from probe.config.model import ResolverSpec
-from probe.measure.errors import classify
-from probe.model import DnsObservation, DnsReply
-from probe.vocab import Failure
+from probe.measure.trace import Trace
+from probe.model import DnsObservation, DnsReply, TraceEvent
+from probe.vocab import Failure, Operation, Purpose
 
-Late = Awaitable[tuple[DnsReply, ...]] | None
+Late = asyncio.Task[tuple[DnsReply, ...]] | None
 UDP_TRANSMISSIONS = 3
+MAX_LATE_REPLIES = 16  # a flood of forged replies is evidence enough after a few
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +56,74 @@ class DnsTarget:
     port: int
 
 
-def system_target(spec: ResolverSpec, resolv_conf: str = "/etc/resolv.conf") -> DnsTarget | None:
-    try:
-        nameservers = dns.resolver.Resolver(filename=resolv_conf, configure=True).nameservers
-    except (OSError, dns.resolver.NoResolverConfiguration):
-        return None
-    first = next((str(n) for n in nameservers), None)
-    return DnsTarget(spec, "udp", first, 53) if first else None
+class SystemResolver:
+    """The first nameserver of resolv.conf, parsed again only when the file changes
+    (DHCP rewrites it; parsing it every cycle was measurable work for nothing)."""
+
+    def __init__(self, resolv_conf: str = "/etc/resolv.conf") -> None:
+        self.path = resolv_conf
+        self._stamp: int | None = None
+        self._host: str | None = None
+
+    def host(self) -> str | None:
+        try:
+            stamp = os.stat(self.path).st_mtime_ns
+        except OSError:
+            self._stamp = self._host = None
+            return None
+        if stamp != self._stamp:
+            try:
+                nameservers = dns.resolver.Resolver(filename=self.path, configure=True).nameservers
+            except (OSError, dns.resolver.NoResolverConfiguration):
+                nameservers = []
+            self._stamp, self._host = stamp, next((str(n) for n in nameservers), None)
+        return self._host
 
 
-def concrete(spec: ResolverSpec) -> DnsTarget | None:
+def concrete(spec: ResolverSpec, system: SystemResolver) -> DnsTarget | None:
+    """None when ``system`` names no nameserver: the probe cannot measure DNS at all."""
     if spec.transport == "system":
-        return system_target(spec)
+        host = system.host()
+        return DnsTarget(spec, "udp", host, 53) if host else None
     return DnsTarget(spec, spec.transport, spec.host, spec.port)
 
 
+def _chain(message: dns.message.Message) -> list[dns.name.Name]:
+    """The queried name and the CNAMEs it leads to inside this answer (bounded)."""
+    if not message.question:
+        return []
+    names = [message.question[0].name]
+    for _ in range(8):
+        nxt = next(
+            (
+                rdata.target
+                for rrset in message.answer
+                if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == names[-1]
+                for rdata in rrset
+            ),
+            None,
+        )
+        if nxt is None or nxt in names:
+            break
+        names.append(nxt)
+    return names
+
+
 def _addresses(message: dns.message.Message, qtype: str) -> tuple[str, ...]:
+    """Only records owned by the queried name or its CNAME chain: an A record
+    for an unrelated name in the answer section is not an answer."""
     wanted = dns.rdatatype.from_text(qtype)
-    return tuple(rdata.to_text() for rrset in message.answer if rrset.rdtype == wanted for rdata in rrset)
+    owners = set(_chain(message))
+    return tuple(
+        rdata.to_text()
+        for rrset in message.answer
+        if rrset.rdtype == wanted and rrset.name in owners
+        for rdata in rrset
+    )
+
+
+def _cnames(message: dns.message.Message) -> tuple[str, ...]:
+    return tuple(n.to_text(omit_final_dot=True) for n in _chain(message)[1:])
 
 
 def _failure_for(message: dns.message.Message, addresses: tuple[str, ...]) -> Failure | None:
@@ -82,7 +140,7 @@ def _failure_for(message: dns.message.Message, addresses: tuple[str, ...]) -> Fa
 
 
 class DnsQuery:
-    """Shared per-cycle pieces: the clock, the DoH session and its TLS context."""
+    """Shared per-cycle pieces: the timeouts and the DoH session."""
 
     def __init__(
         self,
@@ -90,84 +148,92 @@ class DnsQuery:
         timeout: float,
         window: float,
         doh_session: aiohttp.ClientSession | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
         self.window = window
         self.doh_session = doh_session
-        self.clock = clock
 
     async def __call__(
-        self, hostname: str, qtype: str, target: DnsTarget, role: str, t0: float
+        self, trace: Trace, hostname: str, qtype: str, target: DnsTarget, role: str
     ) -> tuple[DnsObservation, Late]:
-        """The observation of the first reply, and (UDP) the pending late replies."""
+        """The observation of the first reply, and (UDP) the task collecting late replies."""
         query = dns.message.make_query(hostname, qtype)
-        started = self.clock()
+        transaction = trace.transaction()
         late: Late = None
-        try:
+        sent: list[float] = []
+        response: dns.message.Message | None = None
+        with trace.op(
+            Operation.DNS_QUERY,
+            transaction=transaction,
+            address=target.host,
+            port=target.port,
+            purpose=_purpose(role),
+            detail=f"{hostname} {qtype} via {target.spec.raw}",
+        ) as op:
             # A little slack over the per-transmission deadlines, which end the query themselves.
             async with asyncio.timeout(self.timeout + 0.25):
                 if target.transport == "udp":
-                    response, late = await self._udp(query, target, started)
+                    response, late = await self._udp(trace, query, target, transaction, sent)
                     if response.flags & dns.flags.TC:
                         response = await dns.asyncquery.tcp(query, target.host, port=target.port)
                 elif target.transport == "tcp":
                     response = await dns.asyncquery.tcp(query, target.host, port=target.port)
                 else:
                     response = await self._doh(query, target)
-        except Exception as exc:
-            failure, error = classify(exc, keep=(target.host,))
-            return self._observation(hostname, qtype, target, role, t0, started, failure, error), late
-        addresses = _addresses(response, qtype)
-        observation = self._observation(
-            hostname, qtype, target, role, t0, started, _failure_for(response, addresses), None
-        )
-        rcode = dns.rcode.to_text(response.rcode())
-        return _with_answer(observation, rcode, addresses), late
-
-    def _observation(
-        self,
-        hostname: str,
-        qtype: str,
-        target: DnsTarget,
-        role: str,
-        t0: float,
-        started: float,
-        failure: Failure | None,
-        error: str | None,
-    ) -> DnsObservation:
-        return DnsObservation(
+        observation = DnsObservation(
             hostname=hostname,
             qtype=qtype,
             resolver=target.spec.raw,
             transport=target.transport,
             role=role,
-            started=started - t0,
-            duration=self.clock() - started,
-            failure=failure,
-            error=error,
+            started=op.started,
+            duration=op.duration,
+            failure=op.failure,
+            error=op.error,
+            transmissions=max(1, len(sent)),
         )
+        if response is None:
+            return observation, late
+        addresses = _addresses(response, qtype)
+        return replace(
+            observation,
+            failure=_failure_for(response, addresses),
+            rcode=dns.rcode.to_text(response.rcode()),
+            addresses=addresses,
+            cnames=_cnames(response),
+        ), late
 
     async def _udp(
-        self, query: dns.message.Message, target: DnsTarget, started: float
+        self,
+        trace: Trace,
+        query: dns.message.Message,
+        target: DnsTarget,
+        transaction: int,
+        sent: list[float],
     ) -> tuple[dns.message.Message, Late]:
         backend = dns.asyncbackend.get_backend("asyncio")
         family = dns.inet.af_for_address(target.host)
         sock = await backend.make_socket(family, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
         destination = (target.host, target.port)
         try:
-            response = await self._transmit(sock, query, destination)
+            response = await self._transmit(trace, sock, query, destination, transaction, sent)
         except BaseException:
             await sock.close()
             raise
         if self.window <= 0:
             await sock.close()
             return response, None
-        listener = asyncio.ensure_future(self._listen(sock, destination, query, started))
+        listener = asyncio.create_task(self._listen(trace, sock, destination, query, transaction, sent))
         return response, listener
 
     async def _transmit(
-        self, sock: Any, query: dns.message.Message, destination: tuple[str, int]
+        self,
+        trace: Trace,
+        sock: Any,
+        query: dns.message.Message,
+        destination: tuple[str, int],
+        transaction: int,
+        sent: list[float],
     ) -> dns.message.Message:
         """Send the query up to UDP_TRANSMISSIONS times within the timeout, as a
         stub resolver does: congestion loses a packet now and then, a censor
@@ -175,6 +241,8 @@ class DnsQuery:
         deadline = time.time() + self.timeout
         for attempt in range(UDP_TRANSMISSIONS):
             await dns.asyncquery.send_udp(sock, query, destination)
+            sent.append(trace.now())
+            trace.append(_event(Operation.DNS_SEND, transaction, sent[-1], destination, f"copy {len(sent)}"))
             last = attempt == UDP_TRANSMISSIONS - 1
             wait_until = deadline if last else min(deadline, time.time() + self.timeout / UDP_TRANSMISSIONS)
             try:
@@ -183,6 +251,7 @@ class DnsQuery:
                 response, _, _ = await dns.asyncquery.receive_udp(
                     sock, destination, wait_until, ignore_unexpected=True, ignore_errors=True, query=query
                 )
+                trace.append(_event(Operation.DNS_REPLY, transaction, trace.now(), destination, "first"))
                 return cast(dns.message.Message, response)
             except dns.exception.Timeout:
                 if last:
@@ -191,25 +260,25 @@ class DnsQuery:
 
     async def _listen(
         self,
+        trace: Trace,
         sock: Any,
         destination: tuple[str, int],
         query: dns.message.Message,
-        started: float,
+        transaction: int,
+        sent: list[float],
     ) -> tuple[DnsReply, ...]:
         replies: list[DnsReply] = []
         expiration = time.time() + self.window
+        qtype = dns.rdatatype.to_text(query.question[0].rdtype)
         try:
-            while True:
+            while len(replies) < MAX_LATE_REPLIES:
                 message, _, _ = await dns.asyncquery.receive_udp(
                     sock, destination, expiration, ignore_unexpected=True, ignore_errors=True, query=query
                 )
-                qtype = dns.rdatatype.to_text(query.question[0].rdtype)
+                t = trace.now()
+                trace.append(_event(Operation.DNS_REPLY, transaction, t, destination, "late"))
                 replies.append(
-                    DnsReply(
-                        dns.rcode.to_text(message.rcode()),
-                        _addresses(message, qtype),
-                        self.clock() - started,
-                    )
+                    DnsReply(dns.rcode.to_text(message.rcode()), _addresses(message, qtype), t, len(sent))
                 )
         except (dns.exception.Timeout, TimeoutError, OSError):
             pass
@@ -234,9 +303,17 @@ class DnsQuery:
         return dns.message.from_wire(body)
 
 
-class DohStatusError(Exception):
-    pass
+def _purpose(role: str) -> Purpose:
+    return Purpose.CANARY if role == "canary" else Purpose.CHECK
 
 
-def _with_answer(observation: DnsObservation, rcode: str, addresses: tuple[str, ...]) -> DnsObservation:
-    return replace(observation, rcode=rcode, addresses=addresses)
+def _event(
+    operation: Operation, transaction: int, t: float, destination: tuple[str, int], detail: str
+) -> TraceEvent:
+    return TraceEvent(
+        operation, transaction, t, 0.0, None, None, destination[0], destination[1], detail=detail
+    )
+
+
+class DohStatusError(aiohttp.ClientError):
+    """A DoH server that answers, but not with a DNS message: a network fact."""

@@ -10,13 +10,19 @@ Exception tree we see, and what it means on the wire:
     ssl.SSLCertVerificationError (by verify_code)        -> ssl_invalid_hostname /
                                                             ssl_unknown_authority /
                                                             ssl_invalid_certificate
-    ssl.SSLEOFError, asyncio.IncompleteReadError,
-      aiohttp.ServerDisconnectedError (peer closed)       -> eof_error
+    ssl.SSLEOFError, EOFError (a close before or inside
+      the response), aiohttp.ServerDisconnectedError      -> eof_error
     ssl.SSLError (anything else in the handshake)        -> ssl_failed_handshake
     aiohttp.ClientConnectorError & co wrap an OSError    -> classified by that OSError
+    h11.RemoteProtocolError, ProtocolViolation (the peer
+      broke HTTP: garbage, a 100 MB header line)          -> unknown_failure, with detail
 
 Whatever is left is ``unknown_failure``; its raw text goes to the
 observation's ``error`` (scrubbed), never into a metric label.
+
+``is_network_fact`` draws the other line: which exceptions are something the
+network did (recorded as a failure) and which are the probe's own bug
+(recorded, then raised so the endpoint's status becomes ``error``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Collection
 
 import aiohttp
 import dns.exception
+import h11
 
 from probe.privacy import redact
 from probe.vocab import Failure
@@ -46,6 +53,29 @@ _ERRNO = {
 }
 
 
+class ProtocolViolation(Exception):
+    """The peer sent something no conforming server sends (a bound was exceeded)."""
+
+
+# What a hostile or broken network can make a library raise. UnicodeError
+# belongs here: a DNS name or header a server sent may not decode.
+_NETWORK_FACTS = (
+    OSError,
+    TimeoutError,
+    EOFError,
+    asyncio.LimitOverrunError,
+    h11.ProtocolError,
+    dns.exception.DNSException,
+    aiohttp.ClientError,
+    UnicodeError,
+    ProtocolViolation,
+)
+
+
+def is_network_fact(exc: BaseException) -> bool:
+    return isinstance(exc, _NETWORK_FACTS)
+
+
 def _classify(exc: BaseException) -> Failure:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = exc.verify_code
@@ -58,7 +88,7 @@ def _classify(exc: BaseException) -> Failure:
         return _classify(exc.certificate_error)
     if isinstance(exc, (TimeoutError, dns.exception.Timeout, aiohttp.ServerTimeoutError)):
         return Failure.TIMEOUT
-    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, asyncio.IncompleteReadError)):
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, EOFError)):
         return Failure.EOF
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return Failure.EOF
@@ -93,12 +123,3 @@ def classify(exc: BaseException, keep: Collection[str] = ()) -> tuple[Failure, s
         seen = seen.__cause__ or seen.__context__
     text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
     return failure, redact(text[:300], keep)
-
-
-def failure_string(failure: Failure | None, error: str | None) -> str | None:
-    """OONI renders unknown failures with their detail; everything else is the bare string."""
-    if failure is None:
-        return None
-    if failure is Failure.UNKNOWN and error:
-        return f"unknown_failure: {error}"
-    return failure.value

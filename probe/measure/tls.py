@@ -1,7 +1,8 @@
 """TLS step: a handshake with the real SNI on the measured connection.
 
 Two follow-ups turn a bare failure into evidence, like OONI's step-by-step
-design (dd-003) and its SNI-blocking experiment:
+design (dd-003) and its SNI-blocking experiment (the predicates that decide
+when they run live in ``probe.analysis.needs``):
 
 * **decoy SNI**: when the handshake is reset or stalls, we repeat it to the
   same address with a harmless SNI. If that completes, the address and
@@ -9,6 +10,11 @@ design (dd-003) and its SNI-blocking experiment:
 * **certificate inspection**: when verification fails, we fetch the
   certificate without verifying it, so evidence can name the issuer (an
   interception CA has a recognisable one).
+
+Certificates of verified peers are read from ``ssl`` (already parsed by
+OpenSSL); only unverified ones are parsed with ``cryptography``, and a
+certificate it rejects is recorded as ``certificate_error``: a censor serving
+malformed DER must not be able to stop the measurement.
 """
 
 from __future__ import annotations
@@ -16,18 +22,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 
-from probe.measure import tcp
-from probe.measure.errors import classify
+from probe.measure.tcp import Connection
+from probe.measure.trace import Trace
 from probe.model import Certificate, TlsObservation
-
-# Failures after which a decoy handshake can tell a name-based block from a dead server.
-DECOY_WORTHY = {"connection_reset", "eof_error", "generic_timeout_error"}
+from probe.vocab import Operation, Purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class TlsContexts:
 
 
 def parse_certificate(der: bytes) -> Certificate:
+    """An unverified certificate, parsed with cryptography (raises on malformed DER)."""
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -67,77 +72,96 @@ def parse_certificate(der: bytes) -> Certificate:
     )
 
 
-class TlsHandshake:
-    def __init__(
-        self,
-        contexts: TlsContexts,
-        *,
-        connect_timeout: float,
-        timeout: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.contexts = contexts
-        self.connect_timeout = connect_timeout
-        self.timeout = timeout
-        self.clock = clock
+def _rdn(name: Any) -> str:
+    # ssl's getpeercert() form: ((("commonName", "x"),), ...), most specific last.
+    parts = [f"{_SHORT.get(k, k)}={v}" for rdn in reversed(name or ()) for k, v in rdn]
+    return ",".join(parts)
 
-    async def on(self, stream: tcp.Stream, address: str, port: int, sni: str, t0: float) -> TlsObservation:
-        """Handshake on an open connection (consumed: closed on return)."""
-        return await self._handshake(stream, address, port, sni, t0, decoy=False)
 
-    async def fresh(
-        self, address: str, port: int, sni: str, t0: float, *, decoy: bool
-    ) -> TlsObservation | None:
-        """A new connection for a follow-up; None when TCP itself fails now."""
-        stream = await self._connect(address, port, t0)
-        if stream is None:
-            return None
-        return await self._handshake(stream, address, port, sni, t0, decoy=decoy)
+_SHORT = {"commonName": "CN", "organizationName": "O", "countryName": "C", "organizationalUnitName": "OU"}
 
-    async def _connect(self, address: str, port: int, t0: float) -> tcp.Stream | None:
-        _, stream = await tcp.connect(address, port, timeout=self.connect_timeout, t0=t0, clock=self.clock)
-        return stream
 
-    async def inspect_certificate(self, address: str, port: int, sni: str, t0: float) -> Certificate | None:
-        stream = await self._connect(address, port, t0)
-        if stream is None:
-            return None
-        try:
-            async with asyncio.timeout(self.timeout):
-                await stream[1].start_tls(self.contexts.inspect, server_hostname=sni)
-            ssl_object = stream[1].get_extra_info("ssl_object")
-            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-            return parse_certificate(der) if der else None
-        except (OSError, TimeoutError, ssl.SSLError, ValueError):
-            return None
-        finally:
-            await tcp.close(stream)
+def _iso(text: object) -> str:
+    if not isinstance(text, str):
+        return ""
+    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC).isoformat()
 
-    async def _handshake(
-        self, stream: tcp.Stream, address: str, port: int, sni: str, t0: float, *, decoy: bool
-    ) -> TlsObservation:
-        context = self.contexts.inspect if decoy else self.contexts.verify
-        started = self.clock()
-        writer = stream[1]
-        try:
-            async with asyncio.timeout(self.timeout):
-                await writer.start_tls(context, server_hostname=sni, ssl_handshake_timeout=self.timeout + 1)
-        except Exception as exc:
-            duration = self.clock() - started  # the handshake's time, not the close's
-            failure, error = classify(exc, keep=(address,))
-            tcp.abort(stream)
-            return TlsObservation(address, port, sni, decoy, started - t0, duration, failure, error)
-        duration = self.clock() - started
-        ssl_object = writer.get_extra_info("ssl_object")
-        certificate = None
-        version = cipher = None
-        if ssl_object is not None:
-            der = ssl_object.getpeercert(binary_form=True)
-            certificate = parse_certificate(der) if der else None
-            version = ssl_object.version()
-            cipher_info = ssl_object.cipher()
-            cipher = cipher_info[0] if cipher_info else None
-        await tcp.close(stream)
+
+def verified_certificate(peer: dict[str, Any], der: bytes) -> Certificate:
+    """A verified certificate as OpenSSL already parsed it: no second parse."""
+    return Certificate(
+        subject=_rdn(peer.get("subject")),
+        issuer=_rdn(peer.get("issuer")),
+        not_before=_iso(peer.get("notBefore")),
+        not_after=_iso(peer.get("notAfter")),
+        names=tuple(str(v) for k, v in peer.get("subjectAltName", ()) if k in ("DNS", "IP Address")),
+        sha256=hashlib.sha256(der).hexdigest(),
+    )
+
+
+def _certificate(conn: Connection, verified: bool) -> tuple[Certificate | None, str | None]:
+    ssl_object = conn.ssl_object()
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    if ssl_object is None or not der:
+        return None, None
+    if verified:
+        return verified_certificate(ssl_object.getpeercert() or {}, der), None
+    try:
+        return parse_certificate(der), None
+    except Exception as exc:  # cryptography's DuplicateExtension & co subclass Exception directly
+        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+async def handshake(
+    trace: Trace,
+    conn: Connection,
+    context: ssl.SSLContext,
+    sni: str,
+    *,
+    timeout: float,
+    purpose: Purpose = Purpose.CHECK,
+) -> TlsObservation:
+    """Handshake on an open connection; on failure the connection is aborted."""
+    with trace.op(
+        Operation.TLS_HANDSHAKE,
+        transaction=conn.transaction,
+        address=conn.address,
+        port=conn.port,
+        purpose=purpose,
+        detail=sni,
+    ) as op:
+        async with asyncio.timeout(timeout):
+            await conn.start_tls(context, sni, timeout)
+    if op.failure is not None:
+        conn.abort()
         return TlsObservation(
-            address, port, sni, decoy, started - t0, duration, None, None, version, cipher, certificate
+            conn.address,
+            conn.port,
+            sni,
+            purpose is Purpose.DECOY,
+            op.started,
+            op.duration,
+            op.failure,
+            op.error,
+            purpose=purpose,
+            transaction=conn.transaction,
         )
+    ssl_object = conn.ssl_object()
+    cipher = ssl_object.cipher() if ssl_object else None
+    certificate, certificate_error = _certificate(conn, context.verify_mode != ssl.CERT_NONE)
+    return TlsObservation(
+        conn.address,
+        conn.port,
+        sni,
+        purpose is Purpose.DECOY,
+        op.started,
+        op.duration,
+        None,
+        None,
+        ssl_object.version() if ssl_object else None,
+        cipher[0] if cipher else None,
+        certificate,
+        certificate_error,
+        purpose,
+        conn.transaction,
+    )

@@ -9,21 +9,25 @@ cycles instead (``probe.analysis.confirm``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from probe.analysis.confirm import agree
-from probe.analysis.endpoint import AnalysisInput, analyze_endpoint
+from probe.analysis.endpoint import AnalysisInput
 from probe.analysis.vantage import apply_overload, apply_vantage, vantage_online
+from probe.checks.analyze import analyze_endpoint
+from probe.checks.flow import measure_endpoint
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Endpoint, Service
-from probe.measure.endpoint import Toolkit, measure_endpoint
+from probe.measure.toolkit import Toolkit
 from probe.model import EndpointObservations, EndpointResult, Verdict
 from probe.runner.lag import monitored
 from probe.vocab import Status
 
 DEADLINE_EVIDENCE = "not measured: the cycle deadline was reached first"
+log = logging.getLogger("msgprobe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,22 @@ def _unmeasured(service: Service, endpoint: Endpoint) -> EndpointResult:
     )
 
 
+async def _attempt(kit: Toolkit, inp: AnalysisInput, slot: asyncio.Semaphore) -> EndpointResult:
+    """One measured and analysed attempt; a bug in either stays with this endpoint."""
+    obs = await measure_endpoint(kit, inp.service, inp.endpoint, slot)
+    try:
+        return analyze_endpoint(obs, inp)
+    except Exception as exc:
+        log.exception(
+            "endpoint analysis failed",
+            extra={"fields": {"service": inp.service.name, "endpoint": inp.endpoint.host}},
+        )
+        evidence = f"probe error: {type(exc).__name__}"
+        return EndpointResult(
+            inp.service.name, inp.endpoint.host, Verdict(Status.ERROR, None, None, evidence), (), obs
+        )
+
+
 async def _endpoint(
     kit: Toolkit,
     fingerprints: Fingerprints,
@@ -55,12 +75,13 @@ async def _endpoint(
     retries: int,
 ) -> EndpointResult:
     inp = AnalysisInput(service, endpoint, fingerprints, kit.config.test_networks)
-    attempts = [analyze_endpoint(await measure_endpoint(kit, service, endpoint, slot), inp)]
-    while attempts[-1].verdict.status is not Status.OK and len(attempts) <= retries:
-        attempts.append(analyze_endpoint(await measure_endpoint(kit, service, endpoint, slot), inp))
+    attempts = [await _attempt(kit, inp, slot)]
+    while attempts[-1].verdict.status not in (Status.OK, Status.ERROR) and len(attempts) <= retries:
+        attempts.append(await _attempt(kit, inp, slot))
     if len(attempts) == 1:
         return attempts[0]
-    return replace(attempts[-1], verdict=agree([a.verdict for a in attempts]), attempts=len(attempts))
+    # The rows and observations shown are the first attempt's, as is the verdict agree() keeps.
+    return replace(attempts[0], verdict=agree([a.verdict for a in attempts]), attempts=len(attempts))
 
 
 async def run_cycle(

@@ -13,7 +13,8 @@ from dataclasses import replace
 from probe import __version__
 from probe.analysis.confirm import Track, advance
 from probe.analysis.service import service_blocked, service_status
-from probe.config.model import Config, Endpoint
+from probe.checks import applicable_methods
+from probe.config.model import Config
 from probe.model import EndpointResult
 from probe.runner.cycle import CycleResult
 from probe.state import (
@@ -25,27 +26,9 @@ from probe.state import (
     Snapshot,
     TrackedEndpoint,
 )
-from probe.vocab import CheckKind, Method, Status, failure_label
+from probe.vocab import Status, failure_label
 
 RECENT_FAILURES = 10
-
-_METHODS_BY_CHECK = {
-    CheckKind.DNS: tuple(m for m in Method if m.value.startswith("dns.")),
-    CheckKind.TCP: (Method.TCP_TIMEOUT, Method.TCP_REFUSED),
-    CheckKind.TLS: (Method.TLS_RESET, Method.TLS_TIMEOUT, Method.TLS_MITM),
-    CheckKind.HTTP: (Method.HTTP_RESET, Method.HTTP_TIMEOUT, Method.HTTP_BLOCKPAGE, Method.HTTP_REDIRECT),
-    CheckKind.HTTP_POST: (
-        Method.HTTP_RESET,
-        Method.HTTP_TIMEOUT,
-        Method.HTTP_BLOCKPAGE,
-        Method.HTTP_REDIRECT,
-    ),
-}
-
-
-def applicable_methods(endpoint: Endpoint) -> tuple[Method, ...]:
-    kinds = {c.kind for c in endpoint.checks}
-    return tuple(m for m in Method if any(m in _METHODS_BY_CHECK[k] for k in kinds))
 
 
 class Tracker:

@@ -7,7 +7,8 @@ bad certificates on genuine addresses, offline vantage) have theirs.
 
 from __future__ import annotations
 
-from probe.analysis.endpoint import AnalysisInput, analyze_endpoint
+from probe.analysis.endpoint import AnalysisInput
+from probe.checks.analyze import analyze_endpoint
 from probe.analysis.vantage import apply_vantage, vantage_online
 from probe.model import DnsReply, EndpointObservations, EndpointResult, HttpHop
 from probe.vocab import EndpointState, Failure, Method, Status

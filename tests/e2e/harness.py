@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from probe.config.fingerprints import load_fingerprints
-from probe.measure.endpoint import open_toolkit
+from probe.measure.toolkit import open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
+from probe.testbed.fingerprints import BLOCKPAGES
 from probe.testbed.scenarios import FakeService, LoopbackCensor
 
-FINGERPRINTS = load_fingerprints()
+# The testbed's: the built-in list, then the overlay naming its interception CA.
+FINGERPRINTS = load_fingerprints(BLOCKPAGES)
 
 
 async def measure(fakes: Sequence[FakeService], *, retries: int = 0, **overrides: Any) -> CycleResult:
@@ -22,7 +24,10 @@ async def measure(fakes: Sequence[FakeService], *, retries: int = 0, **overrides
             services = [await bed.add(f) for f in fakes]
             config = bed.config(services, **overrides)
             async with open_toolkit(config) as kit:
-                return await run_cycle(kit, FINGERPRINTS, config.services, retries=retries)
+                # What the config names, as the daemon loads it (reused when it is the testbed's).
+                names = config.blockpages
+                fingerprints = FINGERPRINTS if names == BLOCKPAGES else load_fingerprints(names)
+                return await run_cycle(kit, fingerprints, config.services, retries=retries)
 
 
 def run(fakes: Sequence[FakeService], **kw: Any) -> CycleResult:

@@ -12,7 +12,7 @@ from netaddr import IPSet
 
 from probe.config.model import Expected, ResolverSpec
 from probe.measure.asn import AsnDatabase
-from probe.measure.endpoint import open_toolkit
+from probe.measure.toolkit import open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
 from probe.testbed.resolver import Answer, Inject
 from probe.testbed.scenarios import GENUINE_IP, WRONG_NAME_IP, FakeService, LoopbackCensor

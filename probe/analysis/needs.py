@@ -1,0 +1,91 @@
+"""Which follow-up measurement a step's outcome calls for.
+
+Each predicate encodes the witness an analysis rule will ask for; measure
+imports them, so the follow-up that runs and the rule that reads it can never
+drift apart (a decoy that is never run makes a rule silently never fire).
+Pure functions of observations and config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from probe.addresses import in_prefixes, is_bogon
+from probe.config.model import Endpoint, IPNetwork
+from probe.model import DnsObservation, HttpObservation, TcpObservation
+from probe.vocab import CERTIFICATE_FAILURES, DECOY_WORTHY, Failure, Operation, Purpose
+
+CANARY_WORTHY = frozenset({Failure.DNS_REFUSED, Failure.DNS_SERVER_FAILURE, Failure.TIMEOUT})
+
+
+def needs_decoy(failure: Failure | None) -> bool:
+    """A reset or stall a harmless name may survive (tls.reset/timeout, http.reset/timeout)."""
+    return failure in DECOY_WORTHY
+
+
+def needs_http_decoy(o: HttpObservation) -> bool:
+    """A reset or stall after the connection was up: a connect failure is no name-based block."""
+    return needs_decoy(o.failure) and o.failed_operation is not Operation.CONNECT
+
+
+def needs_inspection(failure: Failure | None) -> bool:
+    """A rejected certificate whose issuer may name an interception CA (tls.mitm)."""
+    return failure in CERTIFICATE_FAILURES
+
+
+def needs_canary(probe: Sequence[DnsObservation]) -> bool:
+    """No address and a refusal or silence: does the resolver answer other names at all?"""
+    return not any(o.addresses for o in probe) and any(o.failure in CANARY_WORTHY for o in probe)
+
+
+def ordinary_space(endpoint: Endpoint, test_networks: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+    """Prefixes where an answer is not a bogon: the service's own and the test networks."""
+    return endpoint.expected.prefixes + test_networks
+
+
+def outside_expected(endpoint: Endpoint, addresses: Sequence[str]) -> bool:
+    prefixes = endpoint.expected.prefixes
+    return bool(prefixes) and not all(in_prefixes(a, prefixes) for a in addresses)
+
+
+def needs_control(
+    endpoint: Endpoint,
+    probe: Sequence[DnsObservation],
+    test_networks: tuple[IPNetwork, ...],
+    has_asn_database: bool,
+) -> bool:
+    """Does the answer need a second witness? Only a failure, a reserved
+    address or one outside the expected networks does; a healthy answer
+    costs no control query (DoH requests are the dearest part of DNS)."""
+    addresses = [a for o in probe for a in o.addresses]
+    if not addresses:
+        return True
+    if any(is_bogon(a, ordinary_space(endpoint, test_networks)) for a in addresses):
+        return True
+    if outside_expected(endpoint, addresses):
+        return True
+    # ASNs are looked up later; with a database, an ASN expectation asks the control.
+    expected = endpoint.expected
+    return bool(expected.asns) and has_asn_database and not expected.prefixes
+
+
+def control_addresses_to_measure(
+    endpoint: Endpoint,
+    dns: Sequence[DnsObservation],
+    tcp: Sequence[TcpObservation],
+) -> tuple[str, ...]:
+    """The control's addresses, when the answer here is outside the expected
+    networks, disagrees with the control and nothing connects at any answered
+    address: if the control's address works, the answer was the block
+    (dns.inconsistent). A TLS failure for the name needs no such witness."""
+    answered = {a for o in dns if o.role == "probe" for a in o.addresses}
+    control = tuple(dict.fromkeys(a for o in dns if o.role == "control" for a in o.addresses))
+    if not answered or not control or answered & set(control):
+        return ()
+    if not outside_expected(endpoint, sorted(answered)):
+        return ()
+    checked = [o for o in tcp if o.purpose is Purpose.CHECK]
+    failed = {o.address for o in checked if o.failure is not None}
+    if not checked or not answered <= failed:
+        return ()
+    return control[:2]

@@ -1,0 +1,46 @@
+"""The registry of check kinds: one table entry per kind, one module per kind.
+
+Everything that needs to know the kinds reads this table: the config parser
+(``parse_check`` and its usage message), the tracker (methods per endpoint),
+the measurement flow (stages per address and port), the analysis (findings),
+and the result and metric rows.
+"""
+
+from __future__ import annotations
+
+from probe.checks import dns, http, tcp, tls
+from probe.checks.spec import CheckSpec
+from probe.config.model import Check, Endpoint
+from probe.vocab import Method
+
+REGISTRY: dict[str, CheckSpec] = {
+    spec.kind: spec for spec in (dns.SPEC, tcp.SPEC, tls.SPEC, http.SPEC, http.POST_SPEC)
+}
+
+
+def usage() -> str:
+    return ", ".join(spec.usage for spec in REGISTRY.values())
+
+
+def parse_check(text: str, host: str) -> Check:
+    """``kind[:argument]`` as a Check of a registered kind; ValueError names what is wrong."""
+    kind, _, arg = text.partition(":")
+    spec = REGISTRY.get(kind)
+    if spec is None:
+        raise ValueError(f"unknown check {text!r} (use {usage()})")
+    return spec.parse(arg, host)
+
+
+def specs_for(endpoint: Endpoint) -> list[CheckSpec]:
+    """The kinds an endpoint's checks use, in registry order (a host name always resolves)."""
+    kinds: set[str] = {c.kind for c in endpoint.checks}
+    if not endpoint.is_ip:
+        kinds.add(dns.SPEC.kind)
+    return [spec for kind, spec in REGISTRY.items() if kind in kinds]
+
+
+def applicable_methods(endpoint: Endpoint) -> tuple[Method, ...]:
+    """Methods an endpoint can be blocked by: its kinds' methods, in vocabulary order."""
+    kinds = {c.kind for c in endpoint.checks}
+    possible = {m for spec in REGISTRY.values() if spec.kind in kinds for m in spec.methods}
+    return tuple(m for m in Method if m in possible)

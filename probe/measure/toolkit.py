@@ -1,0 +1,89 @@
+"""What measurement shares: ``Resources`` built once per config (CA stores,
+the ASN database, the system resolver), and the per-cycle ``Toolkit``.
+
+Building a TLS context loads a CA store (tens of ms) and opening the
+``.mmdb`` maps a file: both happen when a config is loaded (off the event
+loop, by the daemon), never once per cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from probe.config.model import Config
+from probe.measure.asn import AsnDatabase
+from probe.measure.dns import DnsQuery, DnsTarget, SystemResolver, concrete
+from probe.measure.http import HttpFetch
+from probe.measure.tls import TlsContexts
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    contexts: TlsContexts
+    asn: AsnDatabase | None
+    system: SystemResolver
+
+    @classmethod
+    def create(cls, config: Config) -> Resources:
+        contexts = TlsContexts.create(str(config.ca_bundle) if config.ca_bundle else None)
+        asn = AsnDatabase(config.asn_database) if config.asn_database else None
+        return cls(contexts, asn, SystemResolver())
+
+
+@dataclass(frozen=True, slots=True)
+class Toolkit:
+    """Everything a cycle shares: built once per cycle, not per endpoint."""
+
+    config: Config
+    resources: Resources
+    dns: DnsQuery
+    http: HttpFetch
+    resolvers: tuple[DnsTarget, ...]
+    controls: tuple[DnsTarget, ...]
+    # Why a configured resolver could not be used (e.g. resolv.conf missing):
+    # every endpoint that needs DNS is then ``error``, never ``unreachable``.
+    resolver_problems: tuple[str, ...] = ()
+
+    @property
+    def contexts(self) -> TlsContexts:
+        return self.resources.contexts
+
+    @property
+    def asn(self) -> AsnDatabase | None:
+        return self.resources.asn
+
+
+def _targets(kit_config: Config, system: SystemResolver) -> tuple[list[DnsTarget], list[str]]:
+    targets, problems = [], []
+    for spec in kit_config.resolvers:
+        target = concrete(spec, system)
+        if target is None:
+            problems.append(f"resolver {spec.raw}: no nameserver in {system.path}")
+        else:
+            targets.append(target)
+    return targets, problems
+
+
+@contextlib.asynccontextmanager
+async def open_toolkit(config: Config, *, resources: Resources | None = None) -> AsyncIterator[Toolkit]:
+    resources = resources or Resources.create(config)
+    t = config.timeouts
+    resolvers, problems = _targets(config, resources.system)
+    controls = [c for c in (concrete(s, resources.system) for s in config.control_resolvers) if c]
+    connector = aiohttp.TCPConnector(ssl=resources.contexts.verify, limit=64)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=t.dns)
+    ) as doh_session:
+        yield Toolkit(
+            config=config,
+            resources=resources,
+            dns=DnsQuery(timeout=t.dns, window=config.injection_window, doh_session=doh_session),
+            http=HttpFetch(resources.contexts, connect_timeout=t.connect, tls_timeout=t.tls, timeout=t.http),
+            resolvers=tuple(resolvers),
+            controls=tuple(controls),
+            resolver_problems=tuple(problems),
+        )
