@@ -18,11 +18,20 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from probe.model import CheckResult, EndpointObservations, EndpointResult, HttpObservation
+from probe.model import (
+    CheckResult,
+    EndpointObservations,
+    EndpointResult,
+    Finding,
+    HttpObservation,
+    TraceEvent,
+)
 from probe.state import FailureRecord, Snapshot, TrackedEndpoint
 from probe.vocab import Status
 
-SCHEMA = 1
+# 2 (December 2026): each result carries its trace (every operation with its
+# name, failure, timing and bytes) and its findings with their witnesses.
+SCHEMA = 2
 Record = dict[str, Any]
 
 
@@ -63,9 +72,31 @@ def _http(h: HttpObservation) -> Record:
 
 
 def observations_record(obs: EndpointObservations) -> Record:
-    record: Record = _plain(obs)
+    record: Record = {
+        f.name: _plain(getattr(obs, f.name)) for f in dataclasses.fields(obs) if f.name != "trace"
+    }
     record["asns"] = {address: asn for address, asn in obs.asns}
     return record
+
+
+def trace_record(event: TraceEvent) -> Record:
+    record: Record = _plain(event)
+    # Samples as [t, sent, received] triples: a long transfer keeps hundreds.
+    record["samples"] = [[round(s.t, 4), s.sent, s.received] for s in event.samples]
+    return record
+
+
+def finding_record(f: Finding) -> Record:
+    v = f.verdict
+    return {
+        "step": f.step,
+        "status": v.status.value,
+        "method": v.method.value if v.method is not None else None,
+        "failure": v.failure,
+        "address": v.address,
+        "summary": v.evidence,
+        "witnesses": [{"kind": w.kind, "detail": w.detail} for w in v.witnesses],
+    }
 
 
 def check_record(c: CheckResult) -> Record:
@@ -95,9 +126,12 @@ def result_record(r: EndpointResult) -> Record:
             "fingerprint": v.fingerprint,
             "address": v.address,
             "summary": v.evidence,
+            "witnesses": [{"kind": w.kind, "detail": w.detail} for w in v.witnesses],
         },
         "attempts": r.attempts,
         "checks": [check_record(c) for c in r.checks],
+        "findings": [finding_record(f) for f in r.findings],
+        "trace": [trace_record(e) for e in r.observations.trace],
         "observations": observations_record(r.observations),
     }
 
@@ -110,7 +144,7 @@ def cycle_record(
     vantage_online: bool,
     results: Sequence[Record],
 ) -> Record:
-    """The envelope of ``msgprobe once --format json`` (schema 1); times as ISO strings or unix seconds."""
+    """The envelope of ``msgprobe once --format json``; times as ISO strings or unix seconds."""
     return {
         "schema": SCHEMA,
         "probe": {key: probe.get(key, "") for key in ("id", "country", "asn", "version")},

@@ -61,7 +61,7 @@ def test_probe_in_an_empty_namespace_reports_unknown_never_blocked(tmp_path: Pat
         subprocess.run([ip, "netns", "delete", name], check=True)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert report["schema"] == 1 and report["vantage_online"] is False
+    assert report["schema"] == 2 and report["vantage_online"] is False
     assert {r["status"] for r in report["results"]} == {"unknown"}
     assert all(r["method"] is None for r in report["results"])
     assert name not in subprocess.run([ip, "netns", "list"], capture_output=True, text=True).stdout

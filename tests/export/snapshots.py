@@ -19,6 +19,7 @@ from probe.model import (
     TcpObservation,
     TlsObservation,
     Verdict,
+    Witness,
 )
 from probe.state import (
     DURATION_BUCKETS,
@@ -99,6 +100,7 @@ def tls_reset_result(service: str, host: str, address: str) -> EndpointResult:
         f"reset after ClientHello with SNI {host}; decoy SNI example.com completes",
         None,
         address,
+        (Witness("decoy", "the same handshake with SNI example.com completes"),),
     )
     return EndpointResult(service, host, verdict, checks, obs)
 

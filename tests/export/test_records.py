@@ -35,6 +35,7 @@ def test_blocked_result_record_has_method_evidence_and_checks() -> None:
         "fingerprint": None,
         "address": "203.0.113.10",
         "summary": r.verdict.evidence,
+        "witnesses": [{"kind": "decoy", "detail": "the same handshake with SNI example.com completes"}],
     }
     assert record["attempts"] == 1
     assert [c["check"] for c in record["checks"]] == ["dns", "tcp:443", "tls:443"]
@@ -101,7 +102,7 @@ def test_cycle_record_envelope() -> None:
         results=results,
     )
     assert record == {
-        "schema": 1,
+        "schema": 2,
         "probe": {"id": "vol-7", "country": "ZZ", "asn": "AS64500", "version": "0.1.0"},
         "started": "2024-05-01T12:00:00.000Z",
         "finished": "2024-05-01T12:00:03.000Z",
