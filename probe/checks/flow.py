@@ -129,6 +129,13 @@ def _bounded(addresses: list[str]) -> tuple[list[str], int]:
     return kept, len(addresses) - len(kept)
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The first real exception inside (nested) task-group wrappers."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 async def _late_replies(late: list[Late]) -> list[tuple[DnsReply, ...]]:
     return [await pending if pending is not None else () for pending in late]
 
@@ -167,7 +174,7 @@ async def measure_endpoint(
         extra = await _late_replies(late)
         dns_obs = [replace(o, extra_replies=e) if e else o for o, e in zip(dns_obs, extra, strict=True)]
     except Exception as exc:
-        cause = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and exc.exceptions else exc
+        cause = _root(exc)
         log.error(
             "endpoint measurement failed",
             exc_info=cause,
