@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 
-from bench import blackbox, render
+from bench import blackbox, patterns, render
 from bench.censor import censor
 from tests.export import snapshots
 
@@ -98,6 +98,10 @@ def main() -> None:
         f"{runs[-1]['rss_mb'] - runs[1]['rss_mb']:+.1f} MB",
         "steady",
     )
+    # ---- the body-substring index (bench/patterns.py): the two Aho-Corasick
+    # libraries, as ratios to the hand-written filter they replaced, same run.
+    for figure, measured, note in patterns.rows():
+        row(figure, measured, note)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ the CSVs and run it again. Deterministic: the same input gives the same bytes.
   ``msgprobe.ru_*``, each with its source), after the CSV rows, so an OONI
   name wins when both match.
 * ``INTERCEPTION_CAS`` is hand-written: national TLS interception roots we
-  can cite, plus the loopback testbed's simulated one (test-only, harmless:
-  no real certificate carries that name). The issuer is a Python regexp
-  searched in the certificate's RFC 4514 issuer string ("CN=…,O=…,C=KZ").
+  can cite. The issuer is a Python regexp searched in the certificate's
+  RFC 4514 issuer string ("CN=…,O=…,C=KZ"). The loopback testbed's simulated
+  root is not shipped here: it is in the testbed's own overlay,
+  ``probe/testbed/fingerprints.yaml``, which only the demo and tests load.
 
 Layout: one entry per line, each a JSON object, which is also a YAML flow
 mapping. The file is ordinary YAML, and the loader (probe.config.fingerprints)
@@ -92,13 +93,6 @@ INTERCEPTION_CAS: list[dict[str, Any]] = [
         "source": "'Information Security Certification Authority' (O=ISCA) roots of 2020: the Nur-Sultan "
         "interception of December 2020 (Mozilla bug 1680927, Mozilla blog 2020-12-18) and the TLS MITM "
         "OONI measured in Kazakhstan in 2021-2024 (OONI 2024 Kazakhstan report; Mozilla bug 1864724)",
-    },
-    {
-        "name": "msgprobe.testbed_interception",
-        "issuer": "msgprobe testbed interception CA",
-        "countries": [],
-        "source": "probe.testbed: the loopback censor's simulated national interception root, for the tests "
-        "and the demo only; no real certificate carries this name",
     },
 ]
 

@@ -113,7 +113,7 @@ def test_every_key_lands_on_its_attribute(tmp_path: Path) -> None:
         decoy_host="host.example",
         ca_bundle=tmp_path / "ca.pem",
         asn_database=tmp_path / "asn.mmdb",
-        blockpages=tmp_path / "fp.yaml",
+        blockpages=(tmp_path / "fp.yaml",),
         evidence_path=tmp_path / "ev.jsonl",
         evidence_max_bytes=7,
         probe_id="v1",

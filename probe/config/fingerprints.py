@@ -12,10 +12,13 @@ config loader. Two readers feed one validator:
 * any other layout (a hand-written ``blockpages:`` file) goes through the
   YAML node tree of ``probe.config.load``: slower, same rules, same messages.
 
+Several files load as one list, in order (:func:`load_fingerprints`): the
+built-in one, then overlays such as the testbed's.
+
 Loading also indexes the patterns the way the matcher walks them
 (``probe.analysis.fingerprints``): by tier (known false positives, block
 scopes, vague words) and by location, with every body substring in one
-:class:`SubstringIndex`.
+Aho-Corasick :class:`SubstringIndex`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,35 +361,58 @@ def _validate_entry(c: _Check, entry: _Entry) -> Fingerprint | InterceptionCA | 
     )
 
 
-def load_fingerprints(path: Path | None = None) -> Fingerprints:
-    """Load and validate a fingerprints file (the built-in one when ``path`` is None)."""
-    path = path or builtin_path("blockpages.yaml")
+def load_fingerprints(paths: Path | Sequence[Path] | None = None) -> Fingerprints:
+    """Load and validate fingerprint files as one list (the built-in file when none is given).
+
+    Files are read in the order given and their sections joined, so an
+    earlier file's fingerprint wins a tie in a tier (see
+    ``probe.analysis.fingerprints``). A later file adds fingerprints and never
+    replaces one: a name already used in the same section is a problem, so a
+    local file cannot shadow an OONI fingerprint by accident.
+
+    Several files rather than one file plus an "overlay" setting: the
+    ``blockpages`` config key is this list (``[builtin, local.yaml]``, or one
+    file that replaces the built-in one, as before), so every loader of a
+    config (the daemon, ``once``, the benchmarks) passes ``config.blockpages``
+    and reads the same fingerprints; a second key is one every one of them
+    would have to remember. The testbed names its overlay this way
+    (``probe.testbed.fingerprints``): its simulated interception root is test
+    data, and test data stays out of the shipped ``blockpages.yaml``.
+    """
+    if isinstance(paths, Path):
+        paths = (paths,)
+    files = tuple(paths or ()) or (builtin_path("blockpages.yaml"),)
     problems: list[str] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    entries = _json_lines(text)
-    if entries is None:
-        entries = _yaml_entries(path, problems)
     http: list[Fingerprint] = []
     dns: list[Fingerprint] = []
     cas: list[InterceptionCA] = []
-    first_line: dict[tuple[str, str], int] = {}
-    for entry in entries:
-        item = _validate(path, entry, problems)
-        if item is None:
-            continue
-        seen = first_line.setdefault((entry.section, item.name), entry.line)
-        if seen != entry.line:
-            problems.append(
-                f"{path}:{entry.line}: {entry.section}[{entry.index}].name: "
-                f"duplicate name {item.name!r} (first at line {seen})"
-            )
-        elif isinstance(item, InterceptionCA):
-            cas.append(item)
-        else:
-            (dns if entry.section == "dns" else http).append(item)
+    first: dict[tuple[str, str], tuple[Path, int]] = {}
+    for path in files:
+        for entry in _entries(path, problems):
+            item = _validate(path, entry, problems)
+            if item is None:
+                continue
+            seen = first.setdefault((entry.section, item.name), (path, entry.line))
+            if seen != (path, entry.line):
+                where = f"line {seen[1]}" if seen[0] == path else f"{seen[0]}:{seen[1]}"
+                problems.append(
+                    f"{path}:{entry.line}: {entry.section}[{entry.index}].name: "
+                    f"duplicate name {item.name!r} (first at {where})"
+                )
+            elif isinstance(item, InterceptionCA):
+                cas.append(item)
+            else:
+                (dns if entry.section == "dns" else http).append(item)
     if problems:
         raise ConfigError(problems)
     return Fingerprints(tuple(http), tuple(dns), tuple(cas))
+
+
+def _entries(path: Path, problems: list[str]) -> list[_Entry]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot read: {exc}")
+        return []
+    entries = _json_lines(text)
+    return _yaml_entries(path, problems) if entries is None else entries

@@ -93,6 +93,22 @@ def _networks(r: NodeReader, node: yaml.Node, key: str) -> tuple[IPNetwork, ...]
     return tuple(n for n in nets if n is not None)
 
 
+def _fingerprint_files(r: NodeReader, node: yaml.Node, key: str) -> tuple[Path, ...] | None:
+    """One fingerprint file, or a list read in order as one; ``builtin`` is the built-in file.
+
+    A list rather than a second "overlay" key: see ``load_fingerprints``."""
+    items = r.sequence(node, key) if isinstance(node, yaml.SequenceNode) else [node]
+    if not items:
+        r.problem(node, key, "needs at least one file (builtin: the built-in one)")
+    files = [
+        builtin_path("blockpages.yaml")
+        if isinstance(item, yaml.ScalarNode) and item.value == "builtin"
+        else r.existing_file(item, key)
+        for item in items
+    ]
+    return tuple(f for f in files if f is not None) if items and None not in files else None
+
+
 # In the order problems are reported in when several keys are bad.
 FIELDS: tuple[Field[Any], ...] = (
     _row("probe.id", _text, lambda c, v: replace(c, probe_id=v)),
@@ -115,7 +131,7 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("decoy.host", _hostname, lambda c, v: replace(c, decoy_host=v)),
     _row("tls.ca_bundle", NodeReader.existing_file, lambda c, v: replace(c, ca_bundle=v)),
     _row("asn_database", NodeReader.existing_file, lambda c, v: replace(c, asn_database=v)),
-    _row("blockpages", NodeReader.existing_file, lambda c, v: replace(c, blockpages=v)),
+    _row("blockpages", _fingerprint_files, lambda c, v: replace(c, blockpages=v)),
     _row("evidence.path", NodeReader.path_value, lambda c, v: replace(c, evidence_path=v)),
     _row("evidence.max_size", NodeReader.positive_int, lambda c, v: replace(c, evidence_max_bytes=v)),
     _row("test_networks", _networks, lambda c, v: replace(c, test_networks=v)),

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from probe.config.model import Check, Config, Endpoint, Expected, ResolverSpec, Service, Timeouts
 from probe.testbed.blackhole import BlackholeListener
 from probe.testbed.doh import DohServer
+from probe.testbed.fingerprints import BLOCKPAGES
 from probe.testbed.middlebox import Blockpage, CensorProxy, Pass, Redirect, Reset, Stall
 from probe.testbed.pki import TestCA
 from probe.testbed.resolver import Answer, DnsServer, Drop, NoAnswer, NxDomain, Refused
@@ -269,6 +270,9 @@ class LoopbackCensor:
             canary_name=CANARY,
             injection_window=0.05,
             ca_bundle=self.bundle,
+            # The built-in fingerprints, then the testbed's overlay naming its
+            # interception CA: test data stays out of the shipped blockpages.yaml.
+            blockpages=BLOCKPAGES,
             test_networks=(ipaddress.ip_network("127.0.0.0/8"),),
         )
         return replace(base, **overrides)

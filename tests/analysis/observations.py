@@ -15,6 +15,7 @@ from probe.model import (
     TcpObservation,
     TlsObservation,
 )
+from probe.testbed.fingerprints import BLOCKPAGES
 from probe.vocab import CheckKind, Failure
 
 HOST = "chat.example"
@@ -22,7 +23,8 @@ ADDR = "203.0.113.10"
 ADDR2 = "203.0.113.11"
 URL = f"https://{HOST}/"
 EXPECTED = Expected(prefixes=(ipaddress.ip_network("203.0.113.0/24"),))
-FINGERPRINTS: Fingerprints = load_fingerprints()
+# With the testbed's overlay: MITM's issuer is the testbed's interception CA.
+FINGERPRINTS: Fingerprints = load_fingerprints(BLOCKPAGES)
 
 
 def endpoint(
