@@ -78,7 +78,7 @@ async def _once(config: Config, fmt: str) -> str:
     from probe.config.fingerprints import load_fingerprints
     from probe.export.records import cycle_record, result_record
     from probe.export.table import render_table
-    from probe.measure.endpoint import open_toolkit
+    from probe.measure.toolkit import open_toolkit
     from probe.runner.cycle import run_cycle
 
     fingerprints = load_fingerprints(config.blockpages)

@@ -26,17 +26,6 @@ class Failure(StrEnum):
     UNKNOWN = "unknown_failure"
 
 
-# Failures that say nothing reached us at all: the signature of an offline
-# vantage when every endpoint and every control shows one of them.
-NETWORK_LEVEL_FAILURES = frozenset(
-    {
-        Failure.TIMEOUT,
-        Failure.HOST_UNREACHABLE,
-        Failure.NETWORK_UNREACHABLE,
-        Failure.CONNECTION_REFUSED,
-    }
-)
-
 CERTIFICATE_FAILURES = frozenset(
     {
         Failure.SSL_INVALID_HOSTNAME,
@@ -47,6 +36,19 @@ CERTIFICATE_FAILURES = frozenset(
 
 
 _LABELS = frozenset(f.value for f in Failure)
+
+# Failures after which a repeat with a harmless name (decoy SNI or Host) can
+# tell a name-based block from a dead server.
+DECOY_WORTHY = frozenset({Failure.CONNECTION_RESET, Failure.EOF, Failure.TIMEOUT})
+
+
+def failure_string(failure: Failure | None, error: str | None) -> str | None:
+    """OONI renders unknown failures with their detail; everything else is the bare string."""
+    if failure is None:
+        return None
+    if failure is Failure.UNKNOWN and error:
+        return f"unknown_failure: {error}"
+    return failure.value
 
 
 def failure_label(failure: str | None) -> str:
@@ -88,6 +90,30 @@ class Method(StrEnum):
     HTTP_BLOCKPAGE = "http.blockpage"
     HTTP_REDIRECT = "http.redirect"
     THROTTLED = "throttled"
+
+
+class Operation(StrEnum):
+    """What the probe was doing when a record was made (OONI's closed operation names)."""
+
+    DNS_QUERY = "dns_query"  # one query: every transmission until the first reply
+    DNS_SEND = "dns_send"  # one transmission of a query (UDP retransmissions each get one)
+    DNS_REPLY = "dns_reply"  # one reply as it arrived, late ones included
+    CONNECT = "connect"
+    TLS_HANDSHAKE = "tls_handshake"
+    HTTP_ROUND_TRIP = "http_round_trip"
+    CLOSE = "close"
+
+
+class Purpose(StrEnum):
+    """Why a connection or handshake was made: the configured check or a follow-up."""
+
+    CHECK = "check"
+    DECOY = "decoy"  # the same step with a harmless name
+    INSPECT = "inspect"  # an unverified handshake to read a rejected certificate
+    HTTP = "http"  # a connection of the HTTP check's own (no tcp/tls check on its port)
+    REDIRECT = "redirect"  # a hop of a redirect chain, on a new measured connection
+    CONTROL_ADDRESS = "control_address"  # the control resolver's address, measured to compare
+    CANARY = "canary"
 
 
 class CheckKind(StrEnum):
