@@ -6,6 +6,12 @@ censor runs in a third process). blackbox_exporter gets IP-literal targets
 with ``server_name`` set (it cannot use the censor's resolver), so it does
 no DNS; msgprobe resolves each name (A and AAAA) first, so the comparison
 is, if anything, unfavourable to msgprobe.
+
+blackbox_exporter's CPU is read from /proc before and after the measured
+batch of probes, so its start-up and the warm-up batch are not counted;
+msgprobe's is the second of two cycles in a fresh process, for the same
+reason. The client that drives blackbox_exporter runs in this process and
+is not counted either.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,7 +102,27 @@ async def _probe_all(port: int, targets: list[str], concurrency: int) -> int:
     return ok
 
 
-def compare(count: int = 200, concurrency: int = 64) -> dict[str, float]:
+def _msgprobe_cpu(config_path: Path, loop: str) -> float:
+    """CPU seconds of one warm cycle (the second of two: imports and first-use costs excluded)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.cycle", str(config_path), "--cycles", "2", "--loop", loop],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"python -m bench.cycle: {(run.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return float(json.loads(run.stdout.splitlines()[-1])["cpu_s"])
+
+
+def compare(
+    count: int = 200, concurrency: int = 64, *, runs: int = 5, loops: Sequence[str] = ("asyncio",)
+) -> dict[str, dict[str, float]]:
+    """Per loop: the median over ``runs`` of each side's CPU per probe and of their ratio.
+
+    One run is noisy (±20 % on a 2-core machine), so each run measures both
+    sides back to back, on the same censor and the same warm blackbox_exporter,
+    and the ratio is taken per run before the median.
+    """
     with censor(
         "--scenario", "clean", "--count", str(count), "--checks", "https", "--concurrency", str(concurrency)
     ) as config_path:
@@ -103,23 +131,27 @@ def compare(count: int = 200, concurrency: int = 64) -> dict[str, float]:
         port = urlsplit(config["services"][0]["endpoints"][0]["checks"][0].split(":", 1)[1]).port
         first = ipaddress.ip_address("127.0.0.10")
         targets = [f"https://{first + i}:{port}/" for i in range(count)]
-        run = subprocess.run(
-            [sys.executable, "-m", "bench.cycle", str(config_path), "--cycles", "3"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        lines = [yaml.safe_load(line) for line in run.stdout.splitlines()]
-        msgprobe_cpu = min(line["cpu_s"] for line in lines[1:]) / count
+        samples: dict[str, list[tuple[float, float]]] = {loop: [] for loop in loops}
+        ok = []
         with _blackbox(ca) as (proc, bb_port):
             asyncio.run(_probe_all(bb_port, targets[:10], concurrency))  # warm-up
-            before = _cpu_seconds(proc.pid)
-            ok = asyncio.run(_probe_all(bb_port, targets, concurrency))
-            blackbox_cpu = (_cpu_seconds(proc.pid) - before) / count
-    return {
-        "probes": count,
-        "blackbox_ok": ok,
-        "msgprobe_cpu_ms_per_probe": msgprobe_cpu * 1000,
-        "blackbox_cpu_ms_per_probe": blackbox_cpu * 1000,
-        "ratio": msgprobe_cpu / blackbox_cpu if blackbox_cpu else float("nan"),
-    }
+            for _ in range(runs):
+                msgprobe = {loop: _msgprobe_cpu(config_path, loop) / count for loop in loops}
+                before = _cpu_seconds(proc.pid)
+                ok.append(asyncio.run(_probe_all(bb_port, targets, concurrency)))
+                blackbox = (_cpu_seconds(proc.pid) - before) / count
+                for loop in loops:
+                    samples[loop].append((msgprobe[loop], blackbox))
+    out = {}
+    for loop, pairs in samples.items():
+        out[loop] = {
+            "probes": count,
+            "runs": runs,
+            "blackbox_ok": min(ok),
+            "msgprobe_cpu_ms_per_probe": 1000 * statistics.median(m for m, _ in pairs),
+            "blackbox_cpu_ms_per_probe": 1000 * statistics.median(b for _, b in pairs),
+            "ratio": statistics.median(m / b if b else float("nan") for m, b in pairs),
+            "ratio_min": min(m / b if b else float("nan") for m, b in pairs),
+            "ratio_max": max(m / b if b else float("nan") for m, b in pairs),
+        }
+    return out

@@ -4,6 +4,7 @@
     GET  /-/healthy  200 while the process serves (also /healthz)
     GET  /-/ready    200 once the first cycle has finished, 503 before
     POST /-/reload   reload the config: 200, or 500 with the one-line error
+                     (``reload`` serialises itself: the daemon's one lock also covers SIGHUP)
     GET  /status     JSON of the latest state and evidence
     GET  /           the status page
 
@@ -12,7 +13,6 @@ Handlers only read the newest snapshot; none of them starts a measurement.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +25,7 @@ from probe.export.scrape import metrics_handler
 from probe.export.statuspage import render_status_page
 from probe.state import Snapshot
 
+# (ok, message); the callee owns serialisation, so the route just awaits it.
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
 # Handlers are fast (they render a snapshot), so a SIGTERM never waits long for them.
 SHUTDOWN_TIMEOUT = 1.0
@@ -47,7 +48,6 @@ def make_app(
     wall: Callable[[], float] = time.time,
 ) -> web.Application:
     """The exporter's routes over ``get_snapshot``; ``registry`` must render only from it (see scrape)."""
-    lock = asyncio.Lock()  # two reloads at once would race on the daemon's config
 
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="OK\n")
@@ -60,8 +60,7 @@ def make_app(
     async def do_reload(_: web.Request) -> web.Response:
         if reload is None:
             return web.Response(status=501, text="reload is not available here\n")
-        async with lock:
-            ok, message = await reload()
+        ok, message = await reload()
         line = message.splitlines()[0] if message else ("reloaded" if ok else "reload failed")
         return web.Response(status=200 if ok else 500, text=line + "\n")
 

@@ -5,6 +5,15 @@ abandoned; its sockets close as its tasks unwind). SIGHUP and
 ``POST /-/reload`` reload the config; a bad config is refused with a log
 line and ``msgprobe_config_last_reload_successful 0``, and the old one keeps
 running.
+
+Reload, one at a time and off the loop: SIGHUP and ``POST /-/reload`` both
+call ``Daemon.reload``, which holds the daemon's one ``asyncio.Lock`` so two
+reloads never interleave (the second waits and then loads the file as it is
+by then). The load itself (the catalog YAML, the fingerprints, the CA stores:
+tens of ms) runs in a worker thread, because a blocked loop inflates the lag
+the cycle measures and can turn genuine timeout blocks into ``unknown``. The
+thread only builds new objects; they replace the running ones on the loop,
+in one step, so a cycle sees either the old config or the new one.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry
 
@@ -27,8 +36,7 @@ from probe.export.evidence import EvidenceLog
 from probe.export.metrics import SnapshotCollector
 from probe.export.records import result_record
 from probe.export.web import bound_addresses, make_app, serve
-from probe.measure.endpoint import open_toolkit, tls_contexts
-from probe.measure.tls import TlsContexts
+from probe.measure.toolkit import Resources, open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
 from probe.runner.scheduler import Clock, Scheduler
 from probe.runner.tracker import Tracker
@@ -36,6 +44,20 @@ from probe.vocab import Status
 
 log = logging.getLogger("msgprobe")
 STOP_GRACE = 1.5  # seconds the abandoned cycle gets to unwind; SIGTERM must finish within 2 s
+
+
+class Loaded(NamedTuple):
+    """Everything a config change replaces, built together so it is replaced together."""
+
+    config: Config
+    fingerprints: Fingerprints
+    resources: Resources  # CA stores, the ASN database: built once per config
+
+
+def load_all(load: Callable[[], Config]) -> Loaded:
+    """The blocking part of a (re)load: file reads, YAML parsing, CA stores."""
+    config = load()
+    return Loaded(config, load_fingerprints(config.blockpages), Resources.create(config))
 
 
 class Daemon:
@@ -51,9 +73,8 @@ class Daemon:
         self.load = load
         self.listen = listen
         self.wall = wall
-        self.config = load()  # ConfigError here means nothing starts
-        self.fingerprints: Fingerprints = load_fingerprints(self.config.blockpages)
-        self.contexts: TlsContexts = tls_contexts(self.config)
+        # At start nothing else runs yet, so loading on the caller's thread blocks nobody.
+        self.config, self.fingerprints, self.contexts = load_all(load)  # ConfigError: nothing starts
         self.tracker = Tracker(self.config, started=wall())
         self.scheduler = Scheduler(self.config.interval, self.config.jitter, clock=clock)
         path = evidence_path or self.config.evidence_path
@@ -63,29 +84,46 @@ class Daemon:
         self.stop = asyncio.Event()
         self.listening = asyncio.Event()
         self.address: str | None = None
+        self._reload_lock = asyncio.Lock()  # SIGHUP and POST /-/reload alike; see the module docstring
+        self._signalled: set[asyncio.Task[tuple[bool, str]]] = set()  # SIGHUP reloads still running
 
     async def reload(self) -> tuple[bool, str]:
-        try:
-            config = self.load()
-            fingerprints = load_fingerprints(config.blockpages)
-            contexts = tls_contexts(config)
-        except (ConfigError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.error(
-                "config reload refused; keeping the running config", extra={"fields": {"error": message}}
-            )
-            self.tracker.record_reload(False, self.wall())
-            return False, message
-        self.config, self.fingerprints, self.contexts = config, fingerprints, contexts
-        self.scheduler.interval, self.scheduler.jitter = config.interval, config.jitter
-        self.tracker.configure(config)
-        self.tracker.record_reload(True, self.wall())
-        log.info("config reloaded", extra={"fields": {"services": len(config.services)}})
-        return True, "reloaded"
+        """Load the config again; ``(True, "reloaded")`` or ``(False, first line of the error)``."""
+        async with self._reload_lock:
+            try:
+                loaded = await asyncio.to_thread(load_all, self.load)
+            except (ConfigError, OSError) as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error(
+                    "config reload refused; keeping the running config",
+                    extra={"fields": {"error": message}},
+                )
+                self.tracker.record_reload(False, self.wall())
+                return False, message
+            config = loaded.config
+            self.config, self.fingerprints, self.contexts = loaded
+            self.scheduler.interval, self.scheduler.jitter = config.interval, config.jitter
+            self.tracker.configure(config)
+            self.tracker.record_reload(True, self.wall())
+            log.info("config reloaded", extra={"fields": {"services": len(config.services)}})
+            return True, "reloaded"
+
+    def _on_sighup(self) -> None:
+        # A signal handler cannot await: the reload runs as a task that we keep
+        # (the loop holds only a weak reference) until it is done.
+        task = asyncio.get_running_loop().create_task(self.reload(), name="msgprobe reload (SIGHUP)")
+        self._signalled.add(task)
+        task.add_done_callback(self._signal_reload_done)
+
+    def _signal_reload_done(self, task: asyncio.Task[tuple[bool, str]]) -> None:
+        self._signalled.discard(task)
+        # Retrieve the outcome here, or asyncio reports "Task exception was never retrieved" at exit.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("config reload failed", exc_info=exc)
 
     async def cycle(self) -> CycleResult:
         config = self.config
-        async with open_toolkit(config, contexts=self.contexts) as kit:
+        async with open_toolkit(config, resources=self.contexts) as kit:
             result = await run_cycle(kit, self.fingerprints, config.services, wall=self.wall)
         before = {(e.service, e.endpoint): e.status for e in self.tracker.snapshot.endpoints}
         snapshot = self.tracker.apply(result)
@@ -143,7 +181,7 @@ class Daemon:
         for sig, action in (
             (signal.SIGTERM, self.stop.set),
             (signal.SIGINT, self.stop.set),
-            (signal.SIGHUP, lambda: loop.create_task(self.reload())),
+            (signal.SIGHUP, self._on_sighup),
         ):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, action)
@@ -158,5 +196,8 @@ class Daemon:
                     await work
             for sig in handled:
                 loop.remove_signal_handler(sig)
+            for task in list(self._signalled):
+                task.cancel()  # its load thread finishes on its own; nothing is applied after this
+            await asyncio.gather(*self._signalled, return_exceptions=True)
             await runner.cleanup()
             log.info("stopped")

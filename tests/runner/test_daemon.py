@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from probe.config.load import load_config
@@ -241,3 +244,156 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old_one(tmp_path: Path) -> No
     log, code = asyncio.run(scenario())
     assert code == 0
     assert "confirm: must be at least 1, got 0" in log
+
+
+async def until(condition: Callable[[], bool], what: str, limit: float = 10) -> None:
+    """Wait for ``condition`` (polled on the loop), failing after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+class GatedLoad:
+    """A config loader for reload tests: records entry and exit, and can hold a reload in its thread.
+
+    The first call (the daemon's start) returns at once. Later calls record
+    ``("enter", n)``, block until ``release`` is set (at most ``limit`` seconds,
+    so a broken test cannot hang) and record ``("exit", n)``.
+    """
+
+    def __init__(self, config: Config, *, limit: float = 10.0) -> None:
+        self.config = config
+        self.limit = limit
+        self.calls = 0
+        self.events: list[tuple[str, int]] = []
+        self.loop_threads: set[int] = set()
+        self.release = threading.Event()
+
+    def __call__(self) -> Config:
+        self.calls += 1
+        n = self.calls - 1
+        if n == 0:
+            return self.config
+        self.loop_threads.add(threading.get_ident())
+        self.events.append(("enter", n))
+        self.release.wait(self.limit)
+        self.events.append(("exit", n))
+        return self.config
+
+    def entered(self, n: int) -> bool:
+        return ("enter", n) in self.events
+
+
+def reloads(daemon: Daemon, result: str = "success") -> float | None:
+    return daemon.registry.get_sample_value("msgprobe_config_reloads_total", {"result": result})
+
+
+def test_sighup_and_post_reloads_are_serialised(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[tuple[str, int]], int, str, float | None, bool]:
+        async with LoopbackCensor(tmp_path, max_services=1) as bed:
+            config = bed.config([await bed.add(FakeService("one"))], interval=3600)
+            load = GatedLoad(config)
+            daemon = Daemon(load, listen="127.0.0.1:0")
+            started: list[str] = []
+            original = daemon.reload
+
+            async def counted() -> tuple[bool, str]:
+                started.append("reload")
+                return await original()
+
+            daemon.reload = counted  # type: ignore[method-assign]  # both SIGHUP and POST call it
+            async with running(daemon) as url, aiohttp.ClientSession() as http:
+                os.kill(os.getpid(), signal.SIGHUP)
+                await until(lambda: load.entered(1), "the SIGHUP reload to start loading")
+
+                async def post() -> tuple[int, str]:
+                    async with http.post(f"{url}/-/reload") as r:
+                        return r.status, (await r.text()).strip()
+
+                posted = asyncio.create_task(post())
+                await until(lambda: len(started) == 2, "the POST reload to start")
+
+                def second_load_entered() -> bool:
+                    # Without the lock the second load would now run beside the held first
+                    # one; give it time to show. (A correct daemon passes whatever the timing.)
+                    time.sleep(0.3)
+                    return load.entered(2)
+
+                overlapped = await asyncio.to_thread(second_load_entered)
+                load.release.set()
+                status, text = await asyncio.wait_for(posted, 10)
+                await until(lambda: reloads(daemon) == 2.0, "both reloads to be counted")
+            return load.events, status, text, reloads(daemon), overlapped
+
+    events, status, text, count, overlapped = asyncio.run(scenario())
+    assert not overlapped
+    assert events == [("enter", 1), ("exit", 1), ("enter", 2), ("exit", 2)]
+    assert (status, text) == (200, "reloaded") and count == 2.0
+
+
+def test_the_loop_keeps_serving_during_a_slow_reload(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, bool, int, str, bool]:
+        async with LoopbackCensor(tmp_path, max_services=1) as bed:
+            config = bed.config([await bed.add(FakeService("one"))], interval=3600)
+            load = GatedLoad(config)
+            daemon = Daemon(load, listen="127.0.0.1:0")
+            async with running(daemon) as url, aiohttp.ClientSession() as http:
+
+                async def post() -> tuple[int, str]:
+                    async with http.post(f"{url}/-/reload") as r:
+                        return r.status, (await r.text()).strip()
+
+                posted = asyncio.create_task(post())
+                await until(lambda: load.entered(1), "the reload to start loading")
+                # The load now blocks its thread until released. Had it run on the
+                # loop, nothing below could run until it returned (after 10 s).
+                ticks = 0
+                for _ in range(100):
+                    await asyncio.sleep(0)
+                    ticks += 1
+                async with http.get(f"{url}/-/healthy") as r:
+                    healthy = r.status
+                still_loading = not posted.done() and not load.entered(2) and ("exit", 1) not in load.events
+                load.release.set()
+                status, text = await asyncio.wait_for(posted, 10)
+                off_loop = threading.get_ident() not in load.loop_threads
+            return ticks, healthy, still_loading, status, text, off_loop
+
+    ticks, healthy, still_loading, status, text, off_loop = asyncio.run(scenario())
+    assert ticks == 100 and healthy == 200 and still_loading
+    assert (status, text) == (200, "reloaded") and off_loop
+
+
+def test_a_crashing_sighup_reload_is_logged_and_the_daemon_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> tuple[int, str, float | None]:
+        async with LoopbackCensor(tmp_path, max_services=1) as bed:
+            config = bed.config([await bed.add(FakeService("one"))], interval=3600)
+            calls: list[int] = []
+
+            def load() -> Config:
+                calls.append(1)
+                if len(calls) == 2:
+                    raise RuntimeError("a bug, not a config error")
+                return config
+
+            daemon = Daemon(load, listen="127.0.0.1:0")
+            async with running(daemon) as url, aiohttp.ClientSession() as http:
+                os.kill(os.getpid(), signal.SIGHUP)
+                await until(
+                    lambda: any(r.getMessage() == "config reload failed" for r in caplog.records),
+                    "the failed reload to be logged",
+                )
+                async with http.post(f"{url}/-/reload") as r:  # the lock was released
+                    status, text = r.status, (await r.text()).strip()
+            return status, text, reloads(daemon)
+
+    with caplog.at_level(logging.ERROR):
+        status, text, count = asyncio.run(scenario())
+    failed = [r for r in caplog.records if r.getMessage() == "config reload failed"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert isinstance(failed[0].exc_info[1], RuntimeError)
+    assert not any("never retrieved" in r.getMessage() for r in caplog.records)
+    assert (status, text, count) == (200, "reloaded", 1.0)
