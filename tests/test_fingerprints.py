@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from probe.analysis.fingerprints import BODY_WINDOW, match_dns, match_http, match_interception_ca
-from probe.config.fingerprints import KINDS, SCOPES, load_fingerprints
+from probe.config.fingerprints import Kind, Scope, load_fingerprints
 from probe.config.load import load_config
 from probe.config.nodes import ConfigError, builtin_path
 from probe.testbed.fingerprints import BLOCKPAGES
@@ -93,10 +93,10 @@ def test_every_csv_row_is_kept_in_order_with_its_name(csv_dir: Path) -> None:
 
 def test_every_scope_location_and_kind_is_known() -> None:
     for f in FPS.http:
-        assert f.scope in SCOPES and f.kind in KINDS, f.name
+        assert isinstance(f.scope, Scope) and isinstance(f.kind, Kind), f.name
         assert f.location == "body" or f.location.startswith("header."), f.name
         assert f.location == f.location.lower(), f.name
-    assert all(f.location == "dns" and f.kind == "full" for f in FPS.dns)
+    assert all(f.location == "dns" and f.kind is Kind.FULL and isinstance(f.scope, Scope) for f in FPS.dns)
     assert all(ca.source for ca in FPS.interception_cas)
     assert {f.name for f in FPS.http} >= HAND_WRITTEN
 
