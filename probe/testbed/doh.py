@@ -3,7 +3,8 @@
 It answers from the same rule language as the lying resolver
 (``probe.testbed.resolver``). HTTPS has one response per request, so an
 ``Inject`` rule gives its genuine (second) answer and ``Drop`` a 504, as
-a DoH front end whose upstream timed out would.
+a DoH front end whose upstream timed out would. Nothing is delayed: a
+``SlowRoundRobin`` gives its first address at once, from a warm cache.
 """
 
 from __future__ import annotations

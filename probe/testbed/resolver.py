@@ -6,16 +6,26 @@ written lower-case, without the final dot); unknown names get the default
 rule. ``Answer`` gives A queries its IPv4 addresses and AAAA queries its
 IPv6 ones (an empty NOERROR when the family has none); any other type gets
 an empty NOERROR. ``Drop`` never answers; ``Inject`` answers twice, as an
-on-path injector racing the genuine resolver does. Anything that is not a
-one-question query (garbage, a response, an update) is ignored.
+on-path injector racing the genuine resolver does; ``SlowRoundRobin`` is an
+honest but slow recursive resolver in front of a name whose answer rotates.
+Anything that is not a one-question query (garbage, a response, an update)
+is ignored.
+
+Delayed replies are timers on the loop, never a sleeping reader: a slow or
+injected name holds up no other query, on UDP or on a shared TCP stream
+(RFC 7766 lets replies come out of order). At most ``MAX_PENDING`` delayed
+replies and remembered queries are held; beyond that new ones are dropped,
+as an overloaded resolver drops them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import itertools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -30,9 +40,12 @@ import dns.rrset
 
 from probe.testbed.connections import Tasks, cancel_all, tracked
 
+MAX_PENDING = 8192  # delayed replies plus remembered queries, per server
+REMEMBER = 10.0  # s a slow resolver keeps a query id after answering: longer than any stub retries
 
-def _check_addresses(addresses: list[str]) -> None:
-    for address in addresses:
+
+def _check_addresses(addresses: list[str] | None) -> None:
+    for address in addresses or ():
         ipaddress.ip_address(address)  # a typo fails when the rule is written, not mid-query
 
 
@@ -71,20 +84,57 @@ class Drop:
 
 @dataclass(frozen=True)
 class Inject:
-    """The injector's reply (``first``) at once, the genuine one (``second``) ``delay`` s later.
+    """An on-path injector: its ``forged`` reply at once, the genuine one ``delay`` s later.
+
+    Both answer the same transmission (every copy of a query gets both). An
+    injector sits near the client and the resolver far away, so the forgery
+    wins the race by a round trip: 300 ms by default. ``None`` (the default
+    for both lists) is filled in by ``probe.testbed.scenarios``: a forged
+    address where nothing listens, and the fake service's own addresses; a
+    ``DnsServer`` given ``None`` answers it with an empty NOERROR.
 
     Over TCP, where no injector can race the resolver, both arrive on the
     stream in that order."""
 
-    first: list[str]
-    second: list[str]
-    delay: float = 0.02
+    forged: list[str] | None = None
+    genuine: list[str] | None = None
+    delay: float = 0.3
 
     def __post_init__(self) -> None:
-        _check_addresses(self.first + self.second)
+        _check_addresses(self.forged)
+        _check_addresses(self.genuine)
 
 
-Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject
+@dataclass(frozen=True)
+class SlowRoundRobin:
+    """A slow recursive resolver in front of a round-robin name (a CDN's).
+
+    The first copy of a query (same client, id, name and type) is a cache
+    miss: answered only ``delay`` s later. Every later copy, a stub's
+    retransmission, is a cache hit: answered at once. Each reply carries one
+    address, the next in ``addresses`` in the order the replies are *sent*,
+    per query. So a stub that retransmits after 1.33 s gets ``addresses[0]``
+    at once to the copy, then ``addresses[1]`` at 1.5 s to the original: two
+    different replies to one query, both genuine. A single copy gets exactly
+    one reply, ``addresses[0]`` after ``delay``. A copy seen ``REMEMBER`` s
+    after its answer is a new query again.
+
+    ``None`` is filled in by ``probe.testbed.scenarios`` with the fake
+    service's own addresses (it needs two: ``FakeService(addresses=2)``).
+    Over DoH the first address comes at once: the front end's cache is warm."""
+
+    addresses: list[str] | None = None
+    delay: float = 1.5
+
+    def __post_init__(self) -> None:
+        _check_addresses(self.addresses)
+
+    def nth(self, index: int) -> list[str]:
+        """The address list of the ``index``-th reply to one query (0-based)."""
+        return [self.addresses[index % len(self.addresses)]] if self.addresses else []
+
+
+Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject | SlowRoundRobin
 
 
 def _reply(
@@ -112,9 +162,11 @@ def respond(
         return [(0.0, _reply(query, rule.addresses, dns.rcode.NOERROR))]
     if isinstance(rule, Inject):
         return [
-            (0.0, _reply(query, rule.first, dns.rcode.NOERROR)),
-            (rule.delay, _reply(query, rule.second, dns.rcode.NOERROR)),
+            (0.0, _reply(query, rule.forged, dns.rcode.NOERROR)),
+            (rule.delay, _reply(query, rule.genuine, dns.rcode.NOERROR)),
         ]
+    if isinstance(rule, SlowRoundRobin):  # seen once: a cache miss (DnsServer remembers more)
+        return [(rule.delay, _reply(query, rule.nth(0), dns.rcode.NOERROR))]
     codes = {
         NxDomain: dns.rcode.NXDOMAIN,
         NoAnswer: dns.rcode.NOERROR,
@@ -142,6 +194,20 @@ def query_name(query: dns.message.Message) -> str:
     return query.question[0].name.to_text(omit_final_dot=True).lower()
 
 
+Write = Callable[[bytes], None]
+
+
+class _Client:
+    """Where one query's replies go (a UDP peer, a TCP stream), and how many are still due."""
+
+    def __init__(self, peer: object, write: Write) -> None:
+        self.peer = peer
+        self.write = write
+        self.due = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
@@ -152,16 +218,8 @@ class _Udp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         query = parse(data)
-        if query is None:
-            return
-        self.server.count(query)
-        loop = asyncio.get_running_loop()
-        for delay, reply in respond(query, self.server.rules, self.server.default):
-            wire = reply.to_wire()
-            if delay:
-                loop.call_later(delay, self._send, wire, addr)
-            else:
-                self._send(wire, addr)
+        if query is not None:
+            self.server.handle(query, _Client(addr, lambda wire: self._send(wire, addr)))
 
     def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
         # A delayed reply may come due after the server closed: then it is dropped.
@@ -170,11 +228,28 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 @dataclass
+class _Recursion:
+    """A slow resolver's memory of one query: how many replies it has sent."""
+
+    sent: int = 0
+
+    def reply(self, rule: SlowRoundRobin, query: dns.message.Message) -> dns.message.Message:
+        self.sent += 1
+        return _reply(query, rule.nth(self.sent - 1), dns.rcode.NOERROR)
+
+
+def _same(reply: dns.message.Message) -> dns.message.Message:
+    return reply
+
+
+@dataclass
 class DnsServer:
     """The network's resolver, on UDP and TCP at the same (host, port).
 
     ``rules`` may be changed while it serves; ``queries`` counts the queries
-    seen per name (lower-case, no final dot), over both transports."""
+    seen per name (lower-case, no final dot), over both transports, every
+    retransmitted copy included; ``pending`` is how many delayed replies are
+    still due."""
 
     rules: dict[str, Rule]
     default: Rule = field(default_factory=NxDomain)
@@ -190,8 +265,70 @@ class DnsServer:
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
+    @property
+    def pending(self) -> int:
+        return self._due
+
+    def handle(self, query: dns.message.Message, client: _Client) -> None:
+        """Reply to ``query`` now or later; never waits."""
+        self.count(query)
+        rule = self.rules.get(query_name(query), self.default)
+        if isinstance(rule, SlowRoundRobin):
+            self._recurse(rule, query, client)
+            return
+        for delay, reply in respond(query, self.rules, self.default):
+            if delay:
+                self._reply_later(delay, client, functools.partial(_same, reply))
+            else:
+                client.write(reply.to_wire())
+
+    def _recurse(self, rule: SlowRoundRobin, query: dns.message.Message, client: _Client) -> None:
+        key = (client.peer, query.id, query_name(query), query.question[0].rdtype)
+        seen = self._recursions.get(key)
+        if seen is not None:  # a retransmission: the cache now holds the answer
+            client.write(seen.reply(rule, query).to_wire())
+            return
+        if len(self._timers) + 2 > MAX_PENDING:
+            return
+        recursion = self._recursions[key] = _Recursion()
+
+        def forget() -> None:
+            if self._recursions.get(key) is recursion:
+                del self._recursions[key]
+
+        self._reply_later(rule.delay, client, functools.partial(recursion.reply, rule, query))
+        self._later(rule.delay + REMEMBER, forget)
+
+    def _reply_later(self, delay: float, client: _Client, reply: Callable[[], dns.message.Message]) -> None:
+        def send() -> None:
+            self._due -= 1
+            client.due -= 1
+            if not client.due:
+                client.idle.set()
+            client.write(reply().to_wire())
+
+        if self._later(delay, send):
+            self._due += 1
+            client.due += 1
+            client.idle.clear()
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> bool:
+        if len(self._timers) >= MAX_PENDING:
+            return False
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback()
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+        return True
+
     async def __aenter__(self) -> DnsServer:
         self._clients: Tasks = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._recursions: dict[object, _Recursion] = {}
+        self._due = 0
         # Port 0 picks a port free for TCP, which some UDP socket may hold: pick again.
         for attempt in itertools.count(1):
             try:
@@ -218,19 +355,29 @@ class DnsServer:
     async def __aexit__(self, *exc: object) -> None:
         self._udp.close()
         self._tcp.close()
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        self._recursions.clear()
+        self._due = 0
         await cancel_all(self._clients)
         await self._tcp.wait_closed()
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def write(wire: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(struct.pack("!H", len(wire)) + wire)
+
+        client = _Client(writer.get_extra_info("peername"), write)
         async with tracked(self._clients, writer):
             while True:  # RFC 7766: several queries may share one connection
-                size = struct.unpack("!H", await reader.readexactly(2))[0]
+                try:
+                    size = struct.unpack("!H", await reader.readexactly(2))[0]
+                except asyncio.IncompleteReadError:
+                    break  # the client has sent all it will: finish the replies still due
                 query = parse(await reader.readexactly(size))
                 if query is None:
-                    break
-                self.count(query)
-                for delay, reply in respond(query, self.rules, self.default):
-                    await asyncio.sleep(delay)
-                    wire = reply.to_wire()
-                    writer.write(struct.pack("!H", len(wire)) + wire)
-                    await writer.drain()
+                    return
+                self.handle(query, client)
+                await writer.drain()
+            await client.idle.wait()

@@ -9,8 +9,14 @@ Layout (all loopback, no root):
     127.0.0.6   a server with a valid certificate for another name
     127.0.0.7   a server with an expired certificate
     127.0.0.8   a server whose CA nobody trusts (and no fingerprint names)
+    127.0.0.9   servers whose certificate OpenSSL serves but cryptography
+                cannot parse ("bad-der": a non-ASCII SAN dNSName;
+                "bad-der-duplicate": an extension twice), both signed by
+                the test CA with a signature the patch broke
     127.0.0.10+ one address per fake service: the censor's middlebox
                 (SNI/Host inspection) in front of the genuine servers
+    127.0.255.254  the injector's forged answer: nothing listens there,
+                so a connection to it is refused (far above any service)
 
 Every address listens on the same two port numbers (picked once, free on
 all of them), because a DNS answer that points elsewhere must find the same
@@ -35,8 +41,17 @@ from probe.testbed.blackhole import BlackholeListener
 from probe.testbed.doh import DohServer
 from probe.testbed.fingerprints import BLOCKPAGES
 from probe.testbed.middlebox import Blockpage, CensorProxy, Pass, Redirect, Reset, Stall
-from probe.testbed.pki import TestCA
-from probe.testbed.resolver import Answer, DnsServer, Drop, NoAnswer, NxDomain, Refused
+from probe.testbed.pki import Flaw, TestCA
+from probe.testbed.resolver import (
+    Answer,
+    DnsServer,
+    Drop,
+    Inject,
+    NoAnswer,
+    NxDomain,
+    Refused,
+    SlowRoundRobin,
+)
 from probe.testbed.servers import WebServer
 from probe.vocab import CheckKind, EndpointState
 
@@ -48,7 +63,9 @@ INTERCEPT_IP = "127.0.0.5"
 WRONG_NAME_IP = "127.0.0.6"
 EXPIRED_IP = "127.0.0.7"
 UNKNOWN_CA_IP = "127.0.0.8"
+BAD_DER_IP = "127.0.0.9"
 FIRST_SERVICE_IP = 10
+FORGED_IP = "127.0.255.254"
 CANARY = f"canary.{DOMAIN}"
 # Modelled on the national Roskomnadzor stub page (OONI fingerprints ooni.ru_0 and ooni.ru_5).
 BLOCKPAGE = (
@@ -73,7 +90,8 @@ class FakeService:
     tls: Behaviour = field(default_factory=Pass)
     http: Behaviour = field(default_factory=Pass)
     checks: tuple[str, ...] = ("dns", "tcp", "tls", "https")  # symbolic, ports filled in
-    backend: str = "genuine"  # genuine | interception | wrong-name | expired | unknown-ca
+    # genuine | interception | wrong-name | expired | unknown-ca | bad-der | bad-der-duplicate
+    backend: str = "genuine"
     addresses: int = 1  # >1: partial-blocking scenarios (rules apply to the last address only)
     tcp: str = "open"  # "open" | "closed" (RST) | "blackhole" (SYN dropped)
     state: EndpointState = EndpointState.ACTIVE
@@ -81,6 +99,25 @@ class FakeService:
     @property
     def host(self) -> str:
         return f"{self.name}.{DOMAIN}"
+
+
+def _own(rule: Behaviour, ips: list[str]) -> Behaviour:
+    """``rule`` with its placeholders filled in for a service at ``ips``.
+
+    ``SELF`` is ``Answer(ips)``; an ``Inject`` without a forged answer gets
+    ``FORGED_IP``, without a genuine one ``ips``; a ``SlowRoundRobin``
+    without addresses rotates over ``ips``, which must be at least two (a
+    rotation over one address would show the probe nothing)."""
+    if rule == SELF:
+        return Answer(ips)
+    if isinstance(rule, Inject):
+        forged = [FORGED_IP] if rule.forged is None else rule.forged
+        return replace(rule, forged=forged, genuine=ips if rule.genuine is None else rule.genuine)
+    if isinstance(rule, SlowRoundRobin) and rule.addresses is None:
+        if len(ips) < 2:
+            raise ValueError("SlowRoundRobin() rotates over the service's addresses: give it addresses=2")
+        return replace(rule, addresses=ips)
+    return rule
 
 
 def _free_common_port(hosts: Sequence[str]) -> int:
@@ -147,6 +184,15 @@ class LoopbackCensor:
             "unknown-ca": await enter(
                 WebServer(UNKNOWN_CA_IP, leaf=TestCA("Untrusted Example CA").issue(wildcard))
             ),
+            # Reached by the decoy handshake (FakeService(tls=Reset(), backend="bad-der"):
+            # the real SNI is reset, the decoy passes) and by certificate inspection
+            # (backend="bad-der" alone: verification fails on the broken signature).
+            "bad-der": await enter(
+                WebServer(BAD_DER_IP, leaf=self.ca.issue_malformed(wildcard, Flaw.NON_ASCII_SAN))
+            ),
+            "bad-der-duplicate": await enter(
+                WebServer(BAD_DER_IP, leaf=self.ca.issue_malformed(wildcard, Flaw.DUPLICATE_EXTENSION))
+            ),
         }
         return self
 
@@ -154,10 +200,13 @@ class LoopbackCensor:
         await self._stack.aclose()
 
     async def add(self, fake: FakeService) -> Service:
+        if fake.backend not in self.backends:
+            raise ValueError(f"unknown backend {fake.backend!r}: one of {', '.join(self.backends)}")
         ips = [self._ip(self._next + i) for i in range(fake.addresses)]
+        dns_rule, control_rule = _own(fake.dns, ips), _own(fake.control, ips)  # may refuse: before allocating
         self._next += fake.addresses
-        self.resolver.rules[fake.host] = Answer(ips) if fake.dns == SELF else fake.dns
-        self.control.rules[fake.host] = Answer(ips) if fake.control == SELF else fake.control
+        self.resolver.rules[fake.host] = dns_rule
+        self.control.rules[fake.host] = control_rule
         for index, ip in enumerate(ips):
             rules_apply = index == len(ips) - 1
             await self._listen(fake, ip, rules_apply)

@@ -120,7 +120,10 @@ async def render(behaviour: Behaviour, request: web.Request) -> web.StreamRespon
 
 @dataclass
 class WebServer:
-    """Plain HTTP on ``http_port`` and, with a ``leaf``, HTTPS on ``https_port`` (0: any free port)."""
+    """Plain HTTP on ``http_port`` and, with a ``leaf``, HTTPS on ``https_port`` (0: any free port).
+
+    The leaf may be one ``TestCA.issue_malformed`` made: OpenSSL serves it
+    all the same, which is what the "bad-der" scenarios rely on."""
 
     host: str
     leaf: Leaf | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import aiohttp
 import dns.message
@@ -11,7 +12,7 @@ import pytest
 
 from probe.testbed.doh import DohServer
 from probe.testbed.pki import TestCA
-from probe.testbed.resolver import Answer, Drop, Inject, NxDomain, Refused
+from probe.testbed.resolver import Answer, Drop, Inject, NxDomain, Refused, SlowRoundRobin
 from tests.testbed.loop import HOST, client_context, run
 
 CA = TestCA()
@@ -21,6 +22,7 @@ RULES = {
     "refused.test": Refused(),
     "drop.test": Drop(),
     "inject.test": Inject(["10.10.34.35"], ["127.0.0.9"]),
+    "cdn.test": SlowRoundRobin(["127.0.0.21", "127.0.0.22"]),
 }
 
 Reply = tuple[int, str, bytes]
@@ -81,3 +83,10 @@ def test_inject_gives_the_genuine_answer_and_drop_a_gateway_timeout() -> None:
 def test_bad_messages_get_400(method: str, wire: bytes | None, dns_param: str | None) -> None:
     status, _, body = run(lambda: doh(method, wire, dns_param=dns_param))
     assert (status, body) == (400, b"bad DNS message")
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_slow_round_robin_answers_its_first_address_at_once(method: str) -> None:
+    started = time.monotonic()
+    assert addresses(ask(method, "cdn.test")) == ["127.0.0.21"]
+    assert time.monotonic() - started < 1.0  # its delay (1.5 s) is the UDP resolver's

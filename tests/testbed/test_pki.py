@@ -12,14 +12,15 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from probe.testbed.pki import Leaf, TestCA
+from probe.testbed.pki import Flaw, Leaf, TestCA
 from tests.testbed.loop import HOST, client_context, run
 
 CA = TestCA()
 
 
-async def _handshake(leaf: Leaf, client: ssl.SSLContext, server_hostname: str) -> None:
-    """One TLS handshake to a server presenting ``leaf``; raises what the client saw."""
+async def _handshake(leaf: Leaf, client: ssl.SSLContext, server_hostname: str) -> bytes:
+    """One TLS handshake to a server presenting ``leaf``: the certificate the
+    client got (DER), or what the client saw raised."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
@@ -28,12 +29,15 @@ async def _handshake(leaf: Leaf, client: ssl.SSLContext, server_hostname: str) -
     async with server:
         port = server.sockets[0].getsockname()[1]
         _, writer = await asyncio.open_connection(HOST, port, ssl=client, server_hostname=server_hostname)
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         writer.close()
         await writer.wait_closed()
+    assert isinstance(der, bytes)
+    return der
 
 
-def handshake(leaf: Leaf, server_hostname: str, ca: TestCA = CA) -> None:
-    run(lambda: _handshake(leaf, client_context(ca), server_hostname))
+def handshake(leaf: Leaf, server_hostname: str, ca: TestCA = CA) -> bytes:
+    return run(lambda: _handshake(leaf, client_context(ca), server_hostname))
 
 
 def test_leaf_verifies_for_its_dns_names_wildcards_and_ip_literals() -> None:
@@ -109,3 +113,51 @@ def test_fifty_leaves_with_server_contexts_are_cheap() -> None:
         ca.issue([f"svc{i}.msgprobe.test", HOST]).server_context()
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"50 leaves took {elapsed:.2f} s"
+
+
+def unverified() -> ssl.SSLContext:
+    """A client like the probe's decoy and inspection handshakes: nothing verified."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@pytest.mark.parametrize(
+    ("flaw", "error", "message"),
+    [
+        (Flaw.NON_ASCII_SAN, ValueError, "GeneralName::DNSName"),
+        (Flaw.DUPLICATE_EXTENSION, x509.DuplicateExtension, "Duplicate 1.3.6.1.4.1.32473.1 extension"),
+    ],
+)
+def test_malformed_leaf_is_served_by_openssl_and_refused_by_cryptography(
+    flaw: Flaw, error: type[Exception], message: str
+) -> None:
+    leaf = CA.issue_malformed(["svc.msgprobe.test"], flaw)
+    der = run(lambda: _handshake(leaf, unverified(), "decoy.example"))
+    assert der == leaf.cert_der
+    cert = x509.load_der_x509_certificate(der)  # loads: cryptography parses extensions lazily
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "svc.msgprobe.test"
+    with pytest.raises(error, match=message):
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    with pytest.raises(error):
+        _ = cert.extensions
+
+
+def test_duplicate_extension_is_not_a_value_error() -> None:
+    # What makes this flaw worth its own backend: `except ValueError` misses it.
+    assert not issubclass(x509.DuplicateExtension, ValueError)
+
+
+@pytest.mark.parametrize("flaw", list(Flaw))
+def test_malformed_leaf_fails_verification_on_its_broken_signature(flaw: Flaw) -> None:
+    leaf = CA.issue_malformed(["svc.msgprobe.test"], flaw)
+    with pytest.raises(ssl.SSLCertVerificationError, match="certificate signature failure"):
+        handshake(leaf, "svc.msgprobe.test")
+
+
+def test_non_ascii_san_is_the_only_change_to_the_der() -> None:
+    leaf = CA.issue_malformed(["svc.msgprobe.test"], Flaw.NON_ASCII_SAN)
+    der = leaf.cert_der
+    assert der.count(b"b\xfccher.test") == 1
+    assert b"svc.msgprobe.test" in der  # the names asked for are still there
