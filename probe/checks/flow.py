@@ -112,17 +112,19 @@ async def _control_address(
         recorded.tcp.append(observation)
         if conn is None:
             continue
-        if port in tls_ports:
-            shake = await tls.handshake(
-                trace,
-                conn,
-                kit.contexts.verify,
-                endpoint.host,
-                timeout=timeouts.tls,
-                purpose=Purpose.CONTROL_ADDRESS,
-            )
-            recorded.tls.append(shake)
-        conn.abort()
+        try:
+            if port in tls_ports:
+                shake = await tls.handshake(
+                    trace,
+                    conn,
+                    kit.contexts.verify,
+                    endpoint.host,
+                    timeout=timeouts.tls,
+                    purpose=Purpose.CONTROL_ADDRESS,
+                )
+                recorded.tls.append(shake)
+        finally:
+            conn.abort()
 
 
 def _bounded(addresses: list[str]) -> tuple[list[str], int]:

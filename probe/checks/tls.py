@@ -32,10 +32,11 @@ async def _follow_up(ctx: PortContext, sni: str, context: ssl.SSLContext, purpos
     ctx.recorded.tcp.append(observation)
     if conn is None:
         return
-    shake = await tls.handshake(ctx.trace, conn, context, sni, timeout=timeouts.tls, purpose=purpose)
-    ctx.recorded.tls.append(shake)
-    if shake.failure is None:
-        conn.abort()
+    try:
+        shake = await tls.handshake(ctx.trace, conn, context, sni, timeout=timeouts.tls, purpose=purpose)
+        ctx.recorded.tls.append(shake)
+    finally:
+        conn.abort()  # a follow-up only looks: its connection never carries anything
 
 
 async def _run(ctx: PortContext, check: Check) -> None:

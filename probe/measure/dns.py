@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, cast
 
 import aiohttp
-import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
 import dns.flags
-import dns.inet
 import dns.message
 import dns.name
 import dns.rcode
@@ -37,13 +33,12 @@ import dns.rdatatype
 import dns.resolver
 
 from probe.config.model import ResolverSpec
+from probe.measure.dns_udp import UdpQuery
 from probe.measure.trace import Trace
-from probe.model import DnsObservation, DnsReply, TraceEvent
+from probe.model import DnsObservation, DnsReply
 from probe.vocab import Failure, Operation, Purpose
 
-Late = asyncio.Task[tuple[DnsReply, ...]] | None
-UDP_TRANSMISSIONS = 3
-MAX_LATE_REPLIES = 16  # a flood of forged replies is evidence enough after a few
+Late = asyncio.Future[tuple[DnsReply, ...]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +147,21 @@ class DnsQuery:
         self.timeout = timeout
         self.window = window
         self.doh_session = doh_session
+        # Every UDP socket still open (lingering for late replies): a cycle that is
+        # cancelled, or a toolkit that closes, closes them all.
+        self.open: set[UdpQuery] = set()
+
+    def close(self) -> None:
+        for query in list(self.open):
+            query.close()
 
     async def __call__(
         self, trace: Trace, hostname: str, qtype: str, target: DnsTarget, role: str
     ) -> tuple[DnsObservation, Late]:
-        """The observation of the first reply, and (UDP) the task collecting late replies."""
-        query = dns.message.make_query(hostname, qtype)
+        """The observation of the first reply, and (UDP) the future of late replies."""
         transaction = trace.transaction()
         late: Late = None
-        sent: list[float] = []
+        udp: UdpQuery | None = None
         response: dns.message.Message | None = None
         with trace.op(
             Operation.DNS_QUERY,
@@ -173,13 +174,29 @@ class DnsQuery:
             # A little slack over the per-transmission deadlines, which end the query themselves.
             async with asyncio.timeout(self.timeout + 0.25):
                 if target.transport == "udp":
-                    response, late = await self._udp(trace, query, target, transaction, sent)
+                    udp = UdpQuery(
+                        trace,
+                        transaction,
+                        (target.host, target.port),
+                        hostname,
+                        qtype,
+                        _summary(qtype),
+                        self.open,
+                    )
+                    try:
+                        response = await udp.first(self.timeout)
+                    finally:
+                        if response is None:
+                            udp.close()
+                    late = udp.linger(self.window)
                     if response.flags & dns.flags.TC:
+                        query = dns.message.make_query(hostname, qtype)
                         response = await dns.asyncquery.tcp(query, target.host, port=target.port)
                 elif target.transport == "tcp":
+                    query = dns.message.make_query(hostname, qtype)
                     response = await dns.asyncquery.tcp(query, target.host, port=target.port)
                 else:
-                    response = await self._doh(query, target)
+                    response = await self._doh(dns.message.make_query(hostname, qtype), target)
         observation = DnsObservation(
             hostname=hostname,
             qtype=qtype,
@@ -190,7 +207,7 @@ class DnsQuery:
             duration=op.duration,
             failure=op.failure,
             error=op.error,
-            transmissions=max(1, len(sent)),
+            transmissions=max(1, len(udp.sent)) if udp else 1,
         )
         if response is None:
             return observation, late
@@ -202,89 +219,6 @@ class DnsQuery:
             addresses=addresses,
             cnames=_cnames(response),
         ), late
-
-    async def _udp(
-        self,
-        trace: Trace,
-        query: dns.message.Message,
-        target: DnsTarget,
-        transaction: int,
-        sent: list[float],
-    ) -> tuple[dns.message.Message, Late]:
-        backend = dns.asyncbackend.get_backend("asyncio")
-        family = dns.inet.af_for_address(target.host)
-        sock = await backend.make_socket(family, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
-        destination = (target.host, target.port)
-        try:
-            response = await self._transmit(trace, sock, query, destination, transaction, sent)
-        except BaseException:
-            await sock.close()
-            raise
-        if self.window <= 0:
-            await sock.close()
-            return response, None
-        listener = asyncio.create_task(self._listen(trace, sock, destination, query, transaction, sent))
-        return response, listener
-
-    async def _transmit(
-        self,
-        trace: Trace,
-        sock: Any,
-        query: dns.message.Message,
-        destination: tuple[str, int],
-        transaction: int,
-        sent: list[float],
-    ) -> dns.message.Message:
-        """Send the query up to UDP_TRANSMISSIONS times within the timeout, as a
-        stub resolver does: congestion loses a packet now and then, a censor
-        that drops a name drops every copy. Any reply to any copy counts."""
-        deadline = time.time() + self.timeout
-        for attempt in range(UDP_TRANSMISSIONS):
-            await dns.asyncquery.send_udp(sock, query, destination)
-            sent.append(trace.now())
-            trace.append(_event(Operation.DNS_SEND, transaction, sent[-1], destination, f"copy {len(sent)}"))
-            last = attempt == UDP_TRANSMISSIONS - 1
-            wait_until = deadline if last else min(deadline, time.time() + self.timeout / UDP_TRANSMISSIONS)
-            try:
-                # ignore_errors drops garbage and mismatched packets instead of
-                # failing the query: a hostile network can send us anything.
-                response, _, _ = await dns.asyncquery.receive_udp(
-                    sock, destination, wait_until, ignore_unexpected=True, ignore_errors=True, query=query
-                )
-                trace.append(_event(Operation.DNS_REPLY, transaction, trace.now(), destination, "first"))
-                return cast(dns.message.Message, response)
-            except dns.exception.Timeout:
-                if last:
-                    raise
-        raise dns.exception.Timeout
-
-    async def _listen(
-        self,
-        trace: Trace,
-        sock: Any,
-        destination: tuple[str, int],
-        query: dns.message.Message,
-        transaction: int,
-        sent: list[float],
-    ) -> tuple[DnsReply, ...]:
-        replies: list[DnsReply] = []
-        expiration = time.time() + self.window
-        qtype = dns.rdatatype.to_text(query.question[0].rdtype)
-        try:
-            while len(replies) < MAX_LATE_REPLIES:
-                message, _, _ = await dns.asyncquery.receive_udp(
-                    sock, destination, expiration, ignore_unexpected=True, ignore_errors=True, query=query
-                )
-                t = trace.now()
-                trace.append(_event(Operation.DNS_REPLY, transaction, t, destination, "late"))
-                replies.append(
-                    DnsReply(dns.rcode.to_text(message.rcode()), _addresses(message, qtype), t, len(sent))
-                )
-        except (dns.exception.Timeout, TimeoutError, OSError):
-            pass
-        finally:
-            await sock.close()
-        return tuple(replies)
 
     async def _doh(self, query: dns.message.Message, target: DnsTarget) -> dns.message.Message:
         # DoH over aiohttp (RFC 8484 POST) instead of dnspython's https(), which
@@ -303,17 +237,16 @@ class DnsQuery:
         return dns.message.from_wire(body)
 
 
-def _purpose(role: str) -> Purpose:
-    return Purpose.CANARY if role == "canary" else Purpose.CHECK
-
-
-def _event(
-    operation: Operation, transaction: int, t: float, destination: tuple[str, int], detail: str
-) -> TraceEvent:
-    return TraceEvent(
-        operation, transaction, t, 0.0, None, None, destination[0], destination[1], detail=detail
-    )
-
-
 class DohStatusError(aiohttp.ClientError):
     """A DoH server that answers, but not with a DNS message: a network fact."""
+
+
+def _summary(qtype: str) -> Callable[[dns.message.Message], tuple[str, tuple[str, ...]]]:
+    def summarize(message: dns.message.Message) -> tuple[str, tuple[str, ...]]:
+        return dns.rcode.to_text(message.rcode()), _addresses(message, qtype)
+
+    return summarize
+
+
+def _purpose(role: str) -> Purpose:
+    return Purpose.CANARY if role == "canary" else Purpose.CHECK

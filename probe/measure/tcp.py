@@ -1,6 +1,14 @@
 """TCP step: a three-way handshake to one address and port, and the measured
 connection that TLS and HTTP then ride (one connect per address and port).
 
+The connection is a non-blocking socket driven by the event loop's reader
+and writer callbacks, and TLS is OpenSSL on that socket (``SSLSocket`` in
+non-blocking mode), not asyncio's stream and TLS-protocol layers: those copy
+every record through memory BIOs in Python, which cost more CPU than the
+handshake itself (``make bench`` compares against a blocking socket + ssl
+floor). The probe only ever runs one request per connection, so the
+streams' buffering and flow control buy nothing here.
+
 ``Connection`` counts every byte it moves into the operation in progress, so
 the trace can tell goodput, time to first byte and "stalled after N bytes"
 without a second instrument.
@@ -9,6 +17,7 @@ without a second instrument.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
 from probe.measure.trace import Op, Trace
@@ -16,59 +25,93 @@ from probe.model import TcpObservation
 from probe.vocab import Operation, Purpose
 
 READ_CHUNK = 65536
+_WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+_WANT_WRITE = (ssl.SSLWantWriteError,)
 
 
 class Connection:
     """An open, measured TCP connection (TLS once ``start_tls`` has run)."""
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        address: str,
-        port: int,
-        transaction: int,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, sock: socket.socket, address: str, port: int, transaction: int) -> None:
+        self.sock = sock
         self.address = address
         self.port = port
         self.transaction = transaction
         self.tls = False
         self.op: Op | None = None  # the operation bytes are counted into
+        self._loop = asyncio.get_running_loop()
+
+    async def _ready(self, writable: bool) -> None:
+        """Wait until the socket can be read (or written); cancellation-safe."""
+        loop, fd = self._loop, self.sock.fileno()
+        waiter = loop.create_future()
+
+        def wake() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        if writable:
+            loop.add_writer(fd, wake)
+        else:
+            loop.add_reader(fd, wake)
+        try:
+            await waiter
+        finally:
+            if writable:
+                loop.remove_writer(fd)
+            else:
+                loop.remove_reader(fd)
 
     async def read(self, limit: int = READ_CHUNK) -> bytes:
-        data = await self.reader.read(limit)
-        if self.op is not None and data:
-            self.op.count(received=len(data))
-        return data
+        while True:
+            try:
+                data = self.sock.recv(limit)
+            except _WANT_READ:
+                await self._ready(writable=False)
+                continue
+            except _WANT_WRITE:
+                await self._ready(writable=True)
+                continue
+            if self.op is not None and data:
+                self.op.count(received=len(data))
+            return data
 
     async def write(self, data: bytes) -> None:
-        self.writer.write(data)
-        if self.op is not None:
-            self.op.count(sent=len(data))
-        await self.writer.drain()
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                await self._ready(writable=True)
+                continue
+            except ssl.SSLWantReadError:
+                await self._ready(writable=False)
+                continue
+            view = view[sent:]
+            if self.op is not None:
+                self.op.count(sent=sent)
 
-    async def start_tls(self, context: ssl.SSLContext, sni: str, timeout: float) -> None:
-        await self.writer.start_tls(context, server_hostname=sni, ssl_handshake_timeout=timeout + 1)
+    async def start_tls(self, context: ssl.SSLContext, sni: str) -> None:
+        # wrap_socket takes the file descriptor over: self.sock is the TLS socket from here on.
+        self.sock = context.wrap_socket(self.sock, server_hostname=sni, do_handshake_on_connect=False)
+        tls_sock = self.sock
+        assert isinstance(tls_sock, ssl.SSLSocket)
+        while True:
+            try:
+                tls_sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await self._ready(writable=False)
+            except ssl.SSLWantWriteError:
+                await self._ready(writable=True)
         self.tls = True
 
-    def ssl_object(self) -> ssl.SSLObject | None:
-        obj = self.writer.get_extra_info("ssl_object")
-        return obj if isinstance(obj, ssl.SSLObject) else None
+    def ssl_object(self) -> ssl.SSLSocket | None:
+        return self.sock if isinstance(self.sock, ssl.SSLSocket) else None
 
     def abort(self) -> None:
-        """Drop a connection whose handshake or exchange failed: a graceful
-        close would wait on a peer that already reset or stalled."""
-        self.writer.transport.abort()
-
-    async def close(self) -> None:
-        self.writer.close()
-        try:
-            async with asyncio.timeout(1.0):
-                await self.writer.wait_closed()
-        except (OSError, TimeoutError):
-            self.abort()  # a reset on close tells us nothing we need
+        """Close at once: the probe never waits on a peer that reset or stalled."""
+        self.sock.close()
 
 
 async def connect(
@@ -76,15 +119,24 @@ async def connect(
 ) -> tuple[TcpObservation, Connection | None]:
     """Connect and hand the open connection back, so TLS runs on this very connection."""
     transaction = trace.transaction()
-    stream = None
-    with trace.op(
-        Operation.CONNECT, transaction=transaction, address=address, port=port, purpose=purpose
-    ) as op:
-        async with asyncio.timeout(timeout):
-            stream = await asyncio.open_connection(address, port, limit=READ_CHUNK)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    connected = False
+    try:
+        with trace.op(
+            Operation.CONNECT, transaction=transaction, address=address, port=port, purpose=purpose
+        ) as op:
+            async with asyncio.timeout(timeout):
+                await asyncio.get_running_loop().sock_connect(sock, (address, port))
+            connected = True
+    finally:
+        if not connected:
+            sock.close()
     observation = TcpObservation(
         address, port, op.started, op.duration, op.failure, op.error, purpose, transaction
     )
-    if stream is None:
+    if not connected:
         return observation, None
-    return observation, Connection(stream[0], stream[1], address, port, transaction)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return observation, Connection(sock, address, port, transaction)

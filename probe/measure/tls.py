@@ -81,10 +81,26 @@ def _rdn(name: Any) -> str:
 _SHORT = {"commonName": "CN", "organizationName": "O", "countryName": "C", "organizationalUnitName": "OU"}
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+
+
 def _iso(text: object) -> str:
+    """OpenSSL's ``Jan  1 00:00:00 2026 GMT`` as ISO 8601; parsed by hand because
+    strptime costs more than the rest of reading a verified certificate."""
     if not isinstance(text, str):
         return ""
-    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC).isoformat()
+    try:
+        month, day, clock, year, _ = text.split()
+        hour, minute, second = (int(x) for x in clock.split(":"))
+        moment = datetime(int(year), _MONTHS[month], int(day), hour, minute, second, tzinfo=UTC)
+    except (KeyError, ValueError):
+        return text
+    return moment.isoformat()
 
 
 def verified_certificate(peer: dict[str, Any], der: bytes) -> Certificate:
@@ -131,7 +147,7 @@ async def handshake(
         detail=sni,
     ) as op:
         async with asyncio.timeout(timeout):
-            await conn.start_tls(context, sni, timeout)
+            await conn.start_tls(context, sni)
     if op.failure is not None:
         conn.abort()
         return TlsObservation(

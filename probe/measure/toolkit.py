@@ -78,12 +78,18 @@ async def open_toolkit(config: Config, *, resources: Resources | None = None) ->
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=t.dns)
     ) as doh_session:
-        yield Toolkit(
-            config=config,
-            resources=resources,
-            dns=DnsQuery(timeout=t.dns, window=config.injection_window, doh_session=doh_session),
-            http=HttpFetch(resources.contexts, connect_timeout=t.connect, tls_timeout=t.tls, timeout=t.http),
-            resolvers=tuple(resolvers),
-            controls=tuple(controls),
-            resolver_problems=tuple(problems),
-        )
+        dns = DnsQuery(timeout=t.dns, window=config.injection_window, doh_session=doh_session)
+        try:
+            yield Toolkit(
+                config=config,
+                resources=resources,
+                dns=dns,
+                http=HttpFetch(
+                    resources.contexts, connect_timeout=t.connect, tls_timeout=t.tls, timeout=t.http
+                ),
+                resolvers=tuple(resolvers),
+                controls=tuple(controls),
+                resolver_problems=tuple(problems),
+            )
+        finally:
+            dns.close()
