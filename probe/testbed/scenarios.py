@@ -382,6 +382,8 @@ def config_document(config: Config) -> dict[str, Any]:
         "control_resolvers": [resolver(r) for r in config.control_resolvers],
         "dns": {"canary": config.canary_name, "injection_window": f"{config.injection_window}s"},
         **({"tls": {"ca_bundle": str(config.ca_bundle)}} if config.ca_bundle else {}),
+        # A probe in another process must see the testbed's overlay too (its interception CA).
+        **({"blockpages": [str(p) for p in config.blockpages]} if config.blockpages else {}),
         "test_networks": [str(n) for n in config.test_networks],
         "catalog": "none",
         "services": [

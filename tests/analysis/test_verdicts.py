@@ -8,8 +8,8 @@ bad certificates on genuine addresses, offline vantage) have theirs.
 from __future__ import annotations
 
 from probe.analysis.endpoint import AnalysisInput
-from probe.checks.analyze import analyze_endpoint
 from probe.analysis.vantage import apply_vantage, vantage_online
+from probe.checks.analyze import analyze_endpoint
 from probe.model import DnsReply, EndpointObservations, EndpointResult, HttpHop
 from probe.vocab import EndpointState, Failure, Method, Status
 from tests.analysis.observations import (
@@ -163,6 +163,30 @@ def test_two_replies_to_one_query_is_dns_injected() -> None:
     first = dns(addresses=("151.101.9.9",), extra=(DnsReply("NOERROR", (ADDR,), 0.05),))
     obs = observed([first, dns("control", addresses=(ADDR,))])
     assert verdict(obs).verdict.method is Method.DNS_INJECTED
+
+
+def test_differing_replies_after_a_retransmission_are_never_injection_alone() -> None:
+    from dataclasses import replace
+
+    late = DnsReply("NOERROR", (ADDR,), 1.5, transmissions=2)
+    first = replace(dns(addresses=("151.101.9.9",), extra=(late,)), transmissions=2)
+    obs = observed([first, dns("control", addresses=(ADDR,))])
+    assert verdict(obs).verdict.method is not Method.DNS_INJECTED
+
+
+def test_a_later_reply_that_is_not_genuine_is_no_witness() -> None:
+    """Two strange answers to one transmission: a lead, not a proof."""
+    first = dns(addresses=("151.101.9.9",), extra=(DnsReply("NOERROR", ("151.101.9.10",), 0.05),))
+    obs = observed([first, dns("control", addresses=(ADDR,))])
+    assert verdict(obs).verdict.method is not Method.DNS_INJECTED
+
+
+def test_injection_is_judged_after_the_tls_guard() -> None:
+    """TLS verified the name at the first answer: it was genuine, whatever came later."""
+    cdn = "151.101.9.9"
+    first = dns(addresses=(cdn,), extra=(DnsReply("NOERROR", (ADDR,), 0.05),))
+    obs = observed([first, dns("control", addresses=(ADDR,))], [tcp(cdn)], [tls(cdn)])
+    assert verdict(obs).verdict.status is Status.OK
 
 
 # ---------------------------------------------------------------- TCP
