@@ -6,8 +6,9 @@ encoders validate and escape every label name of every sample: 10-25 µs per
 sample on a 2-vCPU VM, 25 ms (text) to 50 ms (OpenMetrics) for 2,000 series.
 The state only changes once per cycle, so the encoded bytes are
 kept per (snapshot, content type) and a scrape between cycles costs a dict
-look-up. Negotiation (text 0.0.4/1.0.0 vs OpenMetrics by ``Accept``) and
-the bytes themselves are still the library's, via ``choose_encoder``.
+look-up. Negotiation (text 0.0.4/1.0.0 vs OpenMetrics by ``Accept``) is the
+library's, via ``choose_encoder``; the bytes of text 0.0.4 (what Prometheus
+asks for by default) come from ``text_format``, identical and ~4x cheaper.
 
 The contract that makes the cache right: every collector in the registry
 renders a pure function of ``get_snapshot()`` (the daemon's registry holds
@@ -24,6 +25,7 @@ from aiohttp import hdrs, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from probe.export import text_format
 from probe.state import Snapshot
 
 # Level 6 is zlib's default; a full catalog compresses ~20x.
@@ -56,7 +58,10 @@ def metrics_handler(
             rendered_for[:] = [snapshot]
         plain = rendered.get((content_type, False))
         if plain is None:
-            plain = rendered[(content_type, False)] = encoder(registry)
+            # Text 0.0.4, what Prometheus asks for by default, by our own encoder (text_format.py).
+            fast = content_type == text_format.CONTENT_TYPE
+            plain = text_format.encode_text(registry.collect()) if fast else encoder(registry)
+            rendered[(content_type, False)] = plain
         if not compress:
             return _response(plain, content_type, False)
         zipped = rendered.get((content_type, True))
