@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import maxminddb
-
 
 class AsnDatabase:
     def __init__(self, path: Path) -> None:
+        import maxminddb  # only a vantage that configures a database pays for the reader
+
         self._reader: Any = maxminddb.open_database(str(path))
 
     def lookup(self, address: str) -> int | None:

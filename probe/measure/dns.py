@@ -39,6 +39,7 @@ from probe.model import DnsObservation, DnsReply
 from probe.vocab import Failure, Operation, Purpose
 
 Late = asyncio.Future[tuple[DnsReply, ...]] | None
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,10 @@ class DnsQuery:
         # Every UDP socket still open (lingering for late replies): a cycle that is
         # cancelled, or a toolkit that closes, closes them all.
         self.open: set[UdpQuery] = set()
+        # Queries awaiting their first reply, at most: a burst of 2,000 at once
+        # overflows a resolver's socket buffer (a home router's first), and the
+        # lost copies cost a retransmission timeout each.
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def close(self) -> None:
         for query in list(self.open):
@@ -159,6 +164,12 @@ class DnsQuery:
         self, trace: Trace, hostname: str, qtype: str, target: DnsTarget, role: str
     ) -> tuple[DnsObservation, Late]:
         """The observation of the first reply, and (UDP) the future of late replies."""
+        async with self.in_flight:  # waiting for a slot is not part of the measured query
+            return await self._query(trace, hostname, qtype, target, role)
+
+    async def _query(
+        self, trace: Trace, hostname: str, qtype: str, target: DnsTarget, role: str
+    ) -> tuple[DnsObservation, Late]:
         transaction = trace.transaction()
         late: Late = None
         udp: UdpQuery | None = None

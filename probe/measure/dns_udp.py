@@ -24,7 +24,6 @@ from collections.abc import Callable
 import dns.exception
 import dns.flags
 import dns.message
-import dns.name
 import dns.rdatatype
 
 from probe.measure.trace import Trace
@@ -58,9 +57,11 @@ class UdpQuery:
         self.transaction = transaction
         self.destination = destination
         self.rdtype = dns.rdatatype.from_text(qtype)
-        self.qname = dns.name.from_text(hostname)
         self.qid = random.getrandbits(16)
         self.wire = query_wire(self.qid, hostname, self.rdtype)
+        # A reply repeats our question section: compared as bytes (case-blind, for
+        # resolvers that randomise case), before anything is parsed.
+        self.question = self.wire[12:].lower()
         self.summarize = summarize  # reply -> (rcode, addresses), for late replies
         self.sent: list[float] = []
         self.reply: dns.message.Message | None = None
@@ -88,16 +89,14 @@ class UdpQuery:
         )
 
     def _parse(self, data: bytes) -> dns.message.Message | None:
+        end = 12 + len(self.question)
+        if data[:2] != self.wire[:2] or data[4:6] != b"\x00\x01" or data[12:end].lower() != self.question:
+            return None  # not a reply to this query: another id, another question
         try:
             message = dns.message.from_wire(data)
         except Exception:  # garbage from a hostile network is dropped, as a stub resolver drops it
             return None
-        if message.id != self.qid or not message.flags & dns.flags.QR or len(message.question) != 1:
-            return None
-        question = message.question[0]
-        if question.name != self.qname or question.rdtype != self.rdtype:
-            return None
-        return message
+        return message if message.flags & dns.flags.QR else None
 
     def _readable(self) -> None:
         while self._open:

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography import x509
-
 from probe.measure.tcp import Connection
 from probe.measure.trace import Trace
 from probe.model import Certificate, TlsObservation
@@ -54,6 +52,10 @@ class TlsContexts:
 
 def parse_certificate(der: bytes) -> Certificate:
     """An unverified certificate, parsed with cryptography (raises on malformed DER)."""
+    # Imported here: cryptography is ~14 MB of RSS that only a failed or decoy
+    # handshake needs; a healthy catalog never loads it.
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -24,6 +24,7 @@ import asyncio
 import functools
 import ipaddress
 import itertools
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -346,6 +347,10 @@ class DnsServer:
             self._udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
                 lambda: _Udp(self), local_addr=(self.host, port)
             )
+            # A real resolver's buffer: a probe's burst of queries is served, not dropped.
+            sock = self._udp.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         except OSError:
             self._tcp.close()
             await self._tcp.wait_closed()
