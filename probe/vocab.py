@@ -101,7 +101,6 @@ class Operation(StrEnum):
     CONNECT = "connect"
     TLS_HANDSHAKE = "tls_handshake"
     HTTP_ROUND_TRIP = "http_round_trip"
-    CLOSE = "close"
 
 
 class Purpose(StrEnum):
