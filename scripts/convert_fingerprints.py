@@ -21,7 +21,7 @@ the CSVs and run it again. Deterministic: the same input gives the same bytes.
   ``probe/testbed/fingerprints.yaml``, which only the demo and tests load.
 
 Layout: one entry per line, each a JSON object, which is also a YAML flow
-mapping. The file is ordinary YAML, and the loader (probe.config.fingerprints)
+mapping. The file is ordinary YAML, and the loader (probe.config.fingerprint_files)
 reads this exact layout with ``json`` instead of a YAML parser: ~15 ms
 instead of ~250 ms at every start.
 """

@@ -288,3 +288,13 @@ def register(registry: CollectorRegistry, get_snapshot: Callable[[], Snapshot]) 
     collector = SnapshotCollector(get_snapshot)
     registry.register(collector)
     return collector
+
+
+def snapshot_registry(get_snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+    """A registry holding only the snapshot collector: what the daemon serves.
+
+    Here rather than in the daemon, so that only ``probe.export`` imports
+    prometheus_client (and the scrape cache's contract, one pure collector, holds)."""
+    registry = CollectorRegistry(auto_describe=True)
+    register(registry, get_snapshot)
+    return registry

@@ -27,13 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from prometheus_client import CollectorRegistry
-
 from probe.config.fingerprints import Fingerprints, load_fingerprints
 from probe.config.model import Config
 from probe.config.nodes import ConfigError
 from probe.export.evidence import EvidenceLog
-from probe.export.metrics import SnapshotCollector
+from probe.export.metrics import snapshot_registry
 from probe.export.records import result_record
 from probe.export.web import bound_addresses, make_app, serve
 from probe.measure.toolkit import Resources, open_toolkit
@@ -74,13 +72,12 @@ class Daemon:
         self.listen = listen
         self.wall = wall
         # At start nothing else runs yet, so loading on the caller's thread blocks nobody.
-        self.config, self.fingerprints, self.contexts = load_all(load)  # ConfigError: nothing starts
+        self.config, self.fingerprints, self.resources = load_all(load)  # ConfigError: nothing starts
         self.tracker = Tracker(self.config, started=wall())
         self.scheduler = Scheduler(self.config.interval, self.config.jitter, clock=clock)
         path = evidence_path or self.config.evidence_path
         self.evidence = EvidenceLog(path, self.config.evidence_max_bytes) if path else None
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(SnapshotCollector(lambda: self.tracker.snapshot))
+        self.registry = snapshot_registry(lambda: self.tracker.snapshot)
         self.stop = asyncio.Event()
         self.listening = asyncio.Event()
         self.address: str | None = None
@@ -101,7 +98,7 @@ class Daemon:
                 self.tracker.record_reload(False, self.wall())
                 return False, message
             config = loaded.config
-            self.config, self.fingerprints, self.contexts = loaded
+            self.config, self.fingerprints, self.resources = loaded
             self.scheduler.interval, self.scheduler.jitter = config.interval, config.jitter
             self.tracker.configure(config)
             self.tracker.record_reload(True, self.wall())
@@ -123,7 +120,7 @@ class Daemon:
 
     async def cycle(self) -> CycleResult:
         config = self.config
-        async with open_toolkit(config, resources=self.contexts) as kit:
+        async with open_toolkit(config, resources=self.resources) as kit:
             result = await run_cycle(kit, self.fingerprints, config.services, wall=self.wall)
         before = {(e.service, e.endpoint): e.status for e in self.tracker.snapshot.endpoints}
         snapshot = self.tracker.apply(result)

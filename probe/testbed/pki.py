@@ -6,7 +6,7 @@ a server context about 3 ms (measured: 50 leaves with their contexts in
 needs. A leaf's server context is built once and shared by every server
 and connection using it.
 ``TestCA("msgprobe testbed interception CA")`` plays a national
-interception root (its name is in config/blockpages.yaml).
+interception root (its name is in the testbed's overlay, probe/testbed/fingerprints.yaml).
 
 ``TestCA.issue_malformed`` makes leaves that OpenSSL serves and hands to a
 client that does not verify, but that ``cryptography`` refuses to parse
