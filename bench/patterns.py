@@ -35,6 +35,7 @@ from bench.aligned_words import AlignedWordIndex
 from probe.analysis.fingerprints import BODY_WINDOW
 from probe.config.fingerprints import load_fingerprints
 from probe.substrings import SubstringIndex
+from probe.testbed.pages import ordinary_page
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = 512 * 1024
@@ -45,19 +46,7 @@ Found = Callable[[bytes], list[int]]
 
 
 def genuine(size: int = PAGE) -> bytes:
-    """An ordinary page: markup, English and Russian text, script; no fingerprint in it."""
-    parts, total, i = [], 0, 0
-    while total < size:
-        i += 1
-        part = (
-            f'<div class="row r{i % 17}" id="item-{i}"><a href="https://www.example.com/p/{i}?ref=nav">'
-            f"Item {i}</a><p>Download the app for your phone, or use it on the web. Privacy, help.</p>"
-            f"<p>Скачайте приложение для телефона или используйте веб-версию. Справка, блог.</p>"
-            f"<script>window.cfg_{i}={{id:{i * 7919 % 100003},lang:'en',flags:[1,0,1]}};</script></div>\n"
-        ).encode()
-        parts.append(part)
-        total += len(part)
-    return b"".join(parts)[:size]
+    return ordinary_page(size)
 
 
 def pages(patterns: tuple[bytes, ...]) -> dict[str, bytes]:

@@ -18,6 +18,7 @@ from probe.config.fingerprints import Kind, Scope, load_fingerprints
 from probe.config.load import load_config
 from probe.config.nodes import ConfigError, builtin_path
 from probe.testbed.fingerprints import BLOCKPAGES
+from probe.testbed.pages import ordinary_page
 from tests.conftest import REQUIRE_TOOLS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,19 +47,7 @@ def _csv(csv_dir: Path, name: str) -> list[dict[str, str]]:
 
 
 def page(size: int = 512 * 1024) -> bytes:
-    """A clean, ordinary page: markup, English and Russian text, script."""
-    parts, total, i = [], 0, 0
-    while total < size:
-        i += 1
-        part = (
-            f'<div class="row r{i % 17}" id="item-{i}"><a href="https://www.example.com/p/{i}?ref=nav&amp;l=en">'
-            f"Item {i}</a><p>Download the app for your phone, or use it on the web. Privacy policy, help.</p>"
-            f"<p>Скачайте приложение для телефона или используйте веб-версию. Справка, блог.</p>"
-            f"<script>window.cfg_{i}={{id:{i * 7919 % 100003},lang:'en',flags:[1,0,1]}};</script></div>\n"
-        ).encode()
-        parts.append(part)
-        total += len(part)
-    return b"".join(parts)[:size]
+    return ordinary_page(size)
 
 
 # ---------------------------------------------------------------- the generated file

@@ -150,23 +150,15 @@ async def handshake(
     ) as op:
         async with asyncio.timeout(timeout):
             await conn.start_tls(context, sni)
+    version = cipher = None
+    certificate, certificate_error = None, None
+    ssl_object = conn.ssl_object() if op.failure is None else None
     if op.failure is not None:
         conn.abort()
-        return TlsObservation(
-            conn.address,
-            conn.port,
-            sni,
-            purpose is Purpose.DECOY,
-            op.started,
-            op.duration,
-            op.failure,
-            op.error,
-            purpose=purpose,
-            transaction=conn.transaction,
-        )
-    ssl_object = conn.ssl_object()
-    cipher = ssl_object.cipher() if ssl_object else None
-    certificate, certificate_error = _certificate(conn, context.verify_mode != ssl.CERT_NONE)
+    elif ssl_object is not None:
+        version, suite = ssl_object.version(), ssl_object.cipher()
+        cipher = suite[0] if suite else None
+        certificate, certificate_error = _certificate(conn, context.verify_mode != ssl.CERT_NONE)
     return TlsObservation(
         conn.address,
         conn.port,
@@ -174,10 +166,10 @@ async def handshake(
         purpose is Purpose.DECOY,
         op.started,
         op.duration,
-        None,
-        None,
-        ssl_object.version() if ssl_object else None,
-        cipher[0] if cipher else None,
+        op.failure,
+        op.error,
+        version,
+        cipher,
         certificate,
         certificate_error,
         purpose,
