@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -150,12 +150,19 @@ async def _late_replies(late: list[Late]) -> list[tuple[DnsReply, ...]]:
 
 
 async def measure_endpoint(
-    kit: Toolkit, service: Service, endpoint: Endpoint, slot: asyncio.Semaphore | None = None
+    kit: Toolkit,
+    service: Service,
+    endpoint: Endpoint,
+    slot: asyncio.Semaphore | None = None,
+    *,
+    also: Sequence[str] = (),
 ) -> EndpointObservations:
     """Measure one endpoint; ``slot`` bounds concurrent network work.
 
-    The late-DNS-reply listeners are awaited after the slot is released:
-    they only wait, and holding a slot for that would idle the cycle.
+    ``also``: addresses to measure besides those the name resolves to (a
+    control peer measures the probe's answers too). The late-DNS-reply
+    listeners are awaited after the slot is released: they only wait, and
+    holding a slot for that would idle the cycle.
     """
     trace = Trace(keep=(endpoint.host,) if endpoint.is_ip else ())
     recorded = Recorded()
@@ -176,6 +183,7 @@ async def measure_endpoint(
             # Never connect into reserved space a lying resolver pointed us at
             # (it may be the volunteer's own LAN); the answer is evidence enough.
             ordinary = ordinary_space(endpoint, kit.config.test_networks)
+            addresses = list(dict.fromkeys([*addresses, *also]))
             targets, dropped = _bounded([a for a in addresses if not is_bogon(a, ordinary)])
             await _all(_address(kit, trace, endpoint, a, recorded) for a in targets)
             for address in control_addresses_to_measure(endpoint, dns_obs, recorded.tcp):

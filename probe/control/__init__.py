@@ -1,0 +1,1 @@
+"""The control peer: a msgprobe in an uncensored network that measures for probes."""
