@@ -9,7 +9,7 @@ import pytest
 
 from probe.cli import main
 from probe.config.load import load_config
-from probe.config.model import Config, ResolverSpec, Timeouts
+from probe.config.model import Config, ControlPeer, ResolverSpec, Timeouts
 from probe.config.nodes import ConfigError
 from probe.vocab import CheckKind, Confidence
 
@@ -74,18 +74,19 @@ def test_inline_service_replaces_catalog_one_and_select_filters(tmp_path: Path) 
 def test_every_key_lands_on_its_attribute(tmp_path: Path) -> None:
     # The table's rows are type-checked, but two str attributes could still be
     # swapped: every key gets a value of its own and the whole Config is compared.
-    for name in ("ca.pem", "asn.mmdb", "fp.yaml"):
+    for name in ("ca.pem", "asn.mmdb", "fp.yaml", "token", "peer-ca.pem"):
         (tmp_path / name).write_text("")
     config = tmp_path / "all.yaml"
     config.write_text(
         "probe: {id: v1, country: RU, asn: 12389}\n"
         "interval: 7m\njitter: 7s\nconcurrency: 7\nconfirm: 3\n"
-        "timeouts: {dns: 1s, connect: 2s, tls: 3s, http: 4s, cycle: 5s}\n"
+        "timeouts: {dns: 1s, connect: 2s, tls: 3s, http: 4s, cycle: 5s, control: 6s}\n"
         "resolvers: [192.0.2.53]\ncontrol_resolvers: [https://192.0.2.1/dns-query]\n"
         "dns: {canary: canary.example, injection_window: 7ms}\n"
         "decoy: {sni: sni.example, host: host.example}\n"
         "tls: {ca_bundle: ca.pem}\nasn_database: asn.mmdb\nblockpages: fp.yaml\n"
         "evidence: {path: ev.jsonl, max_size: 7}\ntest_networks: [198.18.0.0/15]\n"
+        "control_peers: [{url: 'https://peer.example:9491/', token_file: token, ca_bundle: peer-ca.pem}]\n"
         "catalog: none\nservices: [{name: a, endpoints: [{host: a.example, checks: [dns]}]}]\n"
     )
     loaded = load_config(config)
@@ -94,7 +95,7 @@ def test_every_key_lands_on_its_attribute(tmp_path: Path) -> None:
         services=loaded.services,
         interval=420.0,
         jitter=7.0,
-        timeouts=Timeouts(dns=1.0, connect=2.0, tls=3.0, http=4.0, cycle=5.0),
+        timeouts=Timeouts(dns=1.0, connect=2.0, tls=3.0, http=4.0, cycle=5.0, control=6.0),
         concurrency=7,
         confirm=3,
         resolvers=(ResolverSpec("192.0.2.53", "udp", host="192.0.2.53"),),
@@ -120,7 +121,11 @@ def test_every_key_lands_on_its_attribute(tmp_path: Path) -> None:
         country="RU",
         asn="12389",
         test_networks=(ipaddress.ip_network("198.18.0.0/15"),),
+        control_peers=(
+            ControlPeer("https://peer.example:9491", tmp_path / "token", tmp_path / "peer-ca.pem"),
+        ),
     )
+    assert loaded.control_peers[0].name == "peer.example:9491"
 
 
 def test_endpoint_keeps_its_confidence(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import yaml
 
 from probe.config import values
 from probe.config.catalog import load_catalog, read_services
-from probe.config.model import Config, IPNetwork, ResolverSpec, Service
+from probe.config.model import Config, ControlPeer, IPNetwork, ResolverSpec, Service
 from probe.config.nodes import ConfigError, NodeReader, builtin_path
 
 T = TypeVar("T")
@@ -109,6 +109,26 @@ def _fingerprint_files(r: NodeReader, node: yaml.Node, key: str) -> tuple[Path, 
     return tuple(f for f in files if f is not None) if items and None not in files else None
 
 
+def _control_peers(r: NodeReader, node: yaml.Node, key: str) -> tuple[ControlPeer, ...] | None:
+    peers: list[ControlPeer] = []
+    ok = True
+    for index, item in enumerate(r.sequence(node, key)):
+        where = f"{key}[{index}]"
+        fields = r.mapping(item, where, ["url", "token_file", "ca_bundle"])
+        if "url" not in fields or "token_file" not in fields:
+            r.problem(item, where, "needs 'url' and 'token_file'")
+            ok = False
+            continue
+        url = r.parsed(fields["url"], f"{where}.url", values.control_url)
+        token = r.existing_file(fields["token_file"], f"{where}.token_file")
+        ca = r.existing_file(fields["ca_bundle"], f"{where}.ca_bundle") if "ca_bundle" in fields else None
+        if url is None or token is None or ("ca_bundle" in fields and ca is None):
+            ok = False
+            continue
+        peers.append(ControlPeer(url, token, ca))
+    return tuple(peers) if ok else None
+
+
 # In the order problems are reported in when several keys are bad.
 FIELDS: tuple[Field[Any], ...] = (
     _row("probe.id", _text, lambda c, v: replace(c, probe_id=v)),
@@ -123,6 +143,7 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("timeouts.tls", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, tls=v))),
     _row("timeouts.http", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, http=v))),
     _row("timeouts.cycle", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, cycle=v))),
+    _row("timeouts.control", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, control=v))),
     _row("resolvers", _tested_resolvers, lambda c, v: replace(c, resolvers=v)),
     _row("control_resolvers", _resolvers, lambda c, v: replace(c, control_resolvers=v)),
     _row("dns.canary", _hostname, lambda c, v: replace(c, canary_name=v)),
@@ -135,6 +156,7 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("evidence.path", NodeReader.path_value, lambda c, v: replace(c, evidence_path=v)),
     _row("evidence.max_size", NodeReader.positive_int, lambda c, v: replace(c, evidence_max_bytes=v)),
     _row("test_networks", _networks, lambda c, v: replace(c, test_networks=v)),
+    _row("control_peers", _control_peers, lambda c, v: replace(c, control_peers=v)),
 )
 # Keys read below rather than through a row: they choose services, not settings.
 SERVICE_KEYS = ("catalog", "services", "select")

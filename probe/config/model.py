@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from probe.vocab import Confidence, EndpointState
 
@@ -85,6 +86,22 @@ class Timeouts:
     tls: float = 5.0
     http: float = 10.0
     cycle: float = 240.0
+    control: float = 30.0  # one request to a control peer, its measurement included
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPeer:
+    """A msgprobe running ``msgprobe control`` in an uncensored network."""
+
+    url: str  # base URL: https://control.example:9491
+    token_file: Path  # holds this probe's bearer token (and nothing else)
+    ca_bundle: Path | None = None  # trusted for this peer's TLS besides the system store
+
+    @property
+    def name(self) -> str:
+        """The peer as a metric label: scheme-less host and port, never a path or credentials."""
+        parts = urlsplit(self.url)
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,7 @@ class Config:
     probe_id: str = ""
     country: str = ""
     asn: str = ""
+    control_peers: tuple[ControlPeer, ...] = ()
     # Reserved space treated as ordinary address space: a private test network
     # or the loopback demo. Never set on a real vantage (it disables dns.bogon there).
     test_networks: tuple[IPNetwork, ...] = ()

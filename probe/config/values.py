@@ -77,3 +77,13 @@ def network(value: str) -> IPNetwork:
         return ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValueError(f"bad prefix {value!r} (expected e.g. 149.154.160.0/20)") from None
+
+
+def control_url(value: str) -> str:
+    """A control peer's base URL: http(s)://host[:port], no path, query or credentials."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"bad control peer URL {value!r} (expected https://host[:port])")
+    if parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment:
+        raise ValueError(f"bad control peer URL {value!r} (only scheme, host and port: the token is a file)")
+    return f"{parts.scheme}://{parts.netloc}"
