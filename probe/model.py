@@ -9,8 +9,12 @@ names, and free text is redacted by ``probe.privacy`` before it lands here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from probe.vocab import Failure, Method, Operation, Purpose, Status
+
+if TYPE_CHECKING:  # probe.control.api reads observations; at run time annotations stay strings
+    from probe.control.api import Answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,8 @@ class EndpointObservations:
     trace: tuple[TraceEvent, ...] = ()
     other: tuple[object, ...] = ()  # observations of kinds that have no field of their own
     unmeasured_addresses: int = 0  # answered addresses beyond the per-family bound
+    # What each control peer saw of the same endpoint, when one was asked.
+    controls: tuple[Answer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,7 @@ class Method(StrEnum):
     HTTP_TIMEOUT = "http.timeout"
     HTTP_BLOCKPAGE = "http.blockpage"
     HTTP_REDIRECT = "http.redirect"
+    HTTP_DIFF = "http.diff"
     THROTTLED = "throttled"
 
 

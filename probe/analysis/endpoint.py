@@ -37,8 +37,8 @@ class AnalysisInput:
     endpoint: Endpoint
     fingerprints: Fingerprints
     test_networks: tuple[IPNetwork, ...] = ()
-    # Room for the next witnesses: peer-control answers and packet evidence.
-    controls: tuple[object, ...] = field(default=())
+    # Room for the next witness, packet evidence (peer controls' answers are
+    # observations: EndpointObservations.controls).
     packets: tuple[object, ...] = field(default=())
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from probe.addresses import in_prefixes, is_bogon
 from probe.config.model import Endpoint, IPNetwork
 from probe.model import DnsObservation, HttpObservation, TcpObservation
-from probe.vocab import CERTIFICATE_FAILURES, DECOY_WORTHY, Failure, Operation, Purpose
+from probe.vocab import CERTIFICATE_FAILURES, DECOY_WORTHY, Failure, Operation, Purpose, Status
 
 CANARY_WORTHY = frozenset({Failure.DNS_REFUSED, Failure.DNS_SERVER_FAILURE, Failure.TIMEOUT})
 
@@ -89,3 +89,13 @@ def control_addresses_to_measure(
     if not checked or not answered <= failed:
         return ()
     return control[:2]
+
+
+def needs_peer_control(status: Status, endpoint: Endpoint) -> bool:
+    """Ask the control peers: for every endpoint not ok here (is it the network
+    or the service?), and for every plain-HTTP check, whose response only a
+    control's view of the same URL can tell from a blockpage nobody
+    fingerprinted (http.diff)."""
+    if status is Status.ERROR:
+        return False
+    return status is not Status.OK or any(c.url.startswith("http://") for c in endpoint.checks)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from probe.analysis.endpoint import AnalysisInput
 from probe.analysis.http import http_verdict
+from probe.analysis.http_diff import http_diff
 from probe.analysis.needs import needs_http_decoy
 from probe.checks import args
 from probe.checks.spec import CheckSpec, PortContext
@@ -22,8 +23,14 @@ from probe.measure.http import port_of
 from probe.model import CheckResult, EndpointObservations, Finding, HttpObservation, Verdict
 from probe.vocab import CheckKind, Method, failure_string
 
-_METHODS = (Method.HTTP_RESET, Method.HTTP_TIMEOUT, Method.HTTP_BLOCKPAGE, Method.HTTP_REDIRECT)
-_BLOCKS_HERE = {Method.HTTP_BLOCKPAGE, Method.HTTP_REDIRECT}
+_METHODS = (
+    Method.HTTP_RESET,
+    Method.HTTP_TIMEOUT,
+    Method.HTTP_BLOCKPAGE,
+    Method.HTTP_REDIRECT,
+    Method.HTTP_DIFF,
+)
+_BLOCKS_HERE = {Method.HTTP_BLOCKPAGE, Method.HTTP_REDIRECT, Method.HTTP_DIFF}
 
 
 async def _run(ctx: PortContext, check: Check) -> None:
@@ -47,6 +54,9 @@ def _findings(obs: EndpointObservations, inp: AnalysisInput, verb: str) -> list[
     out = []
     for requests in groups.values():
         verdict = http_verdict(requests, inp.service.domains, inp.fingerprints)
+        real = next((h for h in requests if not h.decoy), None)
+        if verdict is None and real is not None and obs.controls:
+            verdict = http_diff(real, obs.controls, inp.fingerprints)
         if verdict is not None:
             out.append(Finding(CheckKind.HTTP, verdict))
     return out

@@ -7,6 +7,7 @@ a peer control says the address is up (``tcp.timeout`` / ``tcp.refused``).
 
 from __future__ import annotations
 
+from probe.analysis.controls import genuine
 from probe.analysis.endpoint import AnalysisInput
 from probe.analysis.transport import tcp_verdict
 from probe.checks import args
@@ -14,7 +15,7 @@ from probe.checks.spec import CheckSpec, PortContext
 from probe.config.model import Check, Endpoint
 from probe.measure import tcp
 from probe.model import CheckResult, EndpointObservations, Finding, Verdict
-from probe.vocab import CheckKind, Purpose, failure_string
+from probe.vocab import CheckKind, Method, Purpose, failure_string
 
 
 def _parse(arg: str, host: str) -> Check:
@@ -39,7 +40,9 @@ async def _run(ctx: PortContext, check: Check) -> None:
 def _findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:
     out = []
     for o in obs.tcp:
-        verdict = tcp_verdict(o) if o.purpose is Purpose.CHECK else None
+        if o.purpose is not Purpose.CHECK:
+            continue
+        verdict = tcp_verdict(o, obs.controls, genuine(obs.controls, inp.endpoint, o.address))
         if verdict is not None:
             out.append(Finding(CheckKind.TCP, verdict))
     return out
@@ -60,9 +63,8 @@ SPEC = CheckSpec(
     kind=CheckKind.TCP,
     usage="tcp:PORT",
     parse=_parse,
-    # tcp.timeout / tcp.refused need a peer control as witness; until one can
-    # be asked, a TCP finding is never a block and exports no method series.
-    methods=(),
+    # A peer control is their witness: without control_peers they never fire.
+    methods=(Method.TCP_TIMEOUT, Method.TCP_REFUSED),
     findings=_findings,
     rows=_rows,
     stage=0,

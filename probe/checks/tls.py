@@ -64,7 +64,7 @@ def _findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:
         groups.setdefault((t.address, t.port), []).append(t)
     out = []
     for group in groups.values():
-        verdict = tls_verdict(group, inp.fingerprints)
+        verdict = tls_verdict(group, inp.fingerprints, obs.controls)
         if verdict is not None:
             out.append(Finding(CheckKind.TLS, verdict))
     return out

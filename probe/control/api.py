@@ -155,6 +155,7 @@ class HttpSummary:
     body_sha256: str | None
     body_truncated: bool
     headers: tuple[tuple[str, str], ...]  # SELECTED_HEADERS only, lower-case names
+    header_names: tuple[str, ...] = ()  # every header's name (no value): for the uncommon-header test
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ class Summary:
                     "body_sha256": h.body_sha256,
                     "body_truncated": h.body_truncated,
                     "headers": dict(h.headers),
+                    "header_names": list(h.header_names),
                 }
                 for h in self.http
             ],
@@ -232,10 +234,27 @@ class Summary:
                     for name, value in _object(h.get("headers", {}), "http.headers").items()
                     if name in SELECTED_HEADERS
                 ),
+                tuple(
+                    (_text(n, "http.header_names[]") or "").lower()
+                    for n in _list(h.get("header_names", []), "http.header_names", 64)
+                ),
             )
             for h in (_object(x, "http[]") for x in _list(d.get("http", []), "http", 64))
         )
         return cls(dns, tcp, tls, http)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One peer's answer as the probe recorded it: a summary, or why there is none."""
+
+    peer: str  # the peer's label (host:port)
+    summary: Summary | None
+    error: str | None = None  # "HTTP 403: endpoint not in the control's catalog", "generic_timeout_error"
+
+    @property
+    def reachable(self) -> bool:
+        return self.summary is not None
 
 
 def summarize(obs: EndpointObservations) -> Summary:
@@ -273,6 +292,7 @@ def summarize(obs: EndpointObservations) -> Summary:
             hashlib.sha256(h.body).hexdigest() if h.body else None,
             h.body_truncated,
             tuple((n, v[:MAX_TEXT]) for n, v in h.headers if n in SELECTED_HEADERS),
+            tuple(dict.fromkeys(n for n, _ in h.headers))[:64],
         )
         for h in obs.http
         if not h.decoy

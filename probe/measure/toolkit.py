@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from probe.config.model import Config
+from probe.control.client import ControlClient, Peer
 from probe.measure.asn import AsnDatabase
 from probe.measure.dns import DnsQuery, DnsTarget, SystemResolver, concrete
 from probe.measure.http import HttpFetch
@@ -26,12 +27,13 @@ class Resources:
     contexts: TlsContexts
     asn: AsnDatabase | None
     system: SystemResolver
+    peers: tuple[Peer, ...] = ()  # control peers with their tokens read
 
     @classmethod
     def create(cls, config: Config) -> Resources:
         contexts = TlsContexts.create(str(config.ca_bundle) if config.ca_bundle else None)
         asn = AsnDatabase(config.asn_database) if config.asn_database else None
-        return cls(contexts, asn, SystemResolver())
+        return cls(contexts, asn, SystemResolver(), tuple(Peer.create(p) for p in config.control_peers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class Toolkit:
     # Why a configured resolver could not be used (e.g. resolv.conf missing):
     # every endpoint that needs DNS is then ``error``, never ``unreachable``.
     resolver_problems: tuple[str, ...] = ()
+    peers: ControlClient | None = None  # None: no control peer configured
 
     @property
     def contexts(self) -> TlsContexts:
@@ -90,6 +93,9 @@ async def open_toolkit(config: Config, *, resources: Resources | None = None) ->
                 resolvers=tuple(resolvers),
                 controls=tuple(controls),
                 resolver_problems=tuple(problems),
+                peers=ControlClient(resources.peers, doh_session, timeout=t.control)
+                if resources.peers
+                else None,
             )
         finally:
             dns.close()

@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from probe.addresses import is_bogon
 from probe.analysis.confirm import agree
 from probe.analysis.endpoint import AnalysisInput
+from probe.analysis.needs import needs_peer_control, ordinary_space
 from probe.analysis.vantage import apply_overload, apply_vantage, vantage_online
 from probe.checks.analyze import analyze_endpoint
 from probe.checks.flow import measure_endpoint
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Endpoint, Service
+from probe.control.api import MAX_ADDRESSES, Request
 from probe.measure.toolkit import Toolkit
 from probe.model import EndpointObservations, EndpointResult, Verdict
 from probe.runner.lag import monitored
@@ -50,11 +53,30 @@ def _unmeasured(service: Service, endpoint: Endpoint) -> EndpointResult:
     )
 
 
+def _control_request(inp: AnalysisInput, obs: EndpointObservations) -> Request:
+    """The endpoint as the peer's catalog names it, and the addresses answered here
+    (never reserved space: a peer refuses it, and it is nobody's business)."""
+    ordinary = ordinary_space(inp.endpoint, inp.test_networks)
+    if inp.endpoint.is_ip:
+        answered = [inp.endpoint.host]
+    else:
+        answered = [a for o in obs.dns if o.role == "probe" for a in o.addresses]
+    addresses = [a for a in dict.fromkeys(answered) if not is_bogon(a, ordinary)]
+    return Request(inp.service.name, inp.endpoint.host, (), tuple(addresses[:MAX_ADDRESSES]))
+
+
 async def _attempt(kit: Toolkit, inp: AnalysisInput, slot: asyncio.Semaphore) -> EndpointResult:
-    """One measured and analysed attempt; a bug in either stays with this endpoint."""
+    """One measured and analysed attempt; a bug in either stays with this endpoint.
+
+    The control peers are asked after the slot is released: waiting on a
+    peer's own measurement is no network work of ours."""
     obs = await measure_endpoint(kit, inp.service, inp.endpoint, slot)
     try:
-        return analyze_endpoint(obs, inp)
+        result = analyze_endpoint(obs, inp)
+        if kit.peers is not None and needs_peer_control(result.verdict.status, inp.endpoint):
+            obs = replace(obs, controls=await kit.peers.ask(_control_request(inp, obs)))
+            result = analyze_endpoint(obs, inp)
+        return result
     except Exception as exc:
         log.exception(
             "endpoint analysis failed",
