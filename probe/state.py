@@ -86,6 +86,9 @@ class Snapshot:
     reload_time: float | None = None
     reloads: Mapping[str, int] = field(default_factory=dict)  # "success"/"failure" -> count
     config_path: str = ""
+    # Control peers asked since start: peer -> (answered last time it was asked, why not).
+    # A peer never asked is absent: nothing is known of it yet.
+    controls: Mapping[str, tuple[bool, str | None]] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:

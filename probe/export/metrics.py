@@ -112,6 +112,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "gauge",
         "1 if the vantage reached the network in the last cycle; 0 means no block is raised.",
     ),
+    MetricSpec(
+        "msgprobe_control_up",
+        "gauge",
+        "1 if the control peer answered the last time it was asked; absent until it is asked.",
+        ("peer",),
+    ),
     MetricSpec("msgprobe_build_info", "info", "Version of msgprobe.", ("version",)),
     MetricSpec(
         "msgprobe_vantage_info",
@@ -244,6 +250,8 @@ def _daemon(f: _Families, s: Snapshot) -> None:
         f.add("msgprobe_last_cycle_timestamp_seconds", {}, s.last_cycle_end)
     if s.vantage_online is not None:
         f.add("msgprobe_vantage_online", {}, 1.0 if s.vantage_online else 0.0)
+    for peer, (up, _) in sorted(s.controls.items()):
+        f.add("msgprobe_control_up", {"peer": peer}, 1.0 if up else 0.0)
     f.add("msgprobe_build_info", {"version": s.version}, 1.0)
     f.add("msgprobe_vantage_info", {"probe_id": s.probe_id, "country": s.country, "asn": s.asn}, 1.0)
     f.add("msgprobe_start_time_seconds", {}, s.started)

@@ -103,6 +103,11 @@ def _header(s: Snapshot, now: float) -> str:
         items.append(("network", escape(" ".join(x for x in (s.country, s.asn) if x))))
     if not s.reload_ok:
         items.append(("config", _badge("error") + " last reload failed; the previous config runs"))
+    for peer, (up, error) in sorted(s.controls.items()):
+        state = (
+            _badge("ok") + " answering" if up else _badge("unknown") + f" unreachable: {escape(error or '?')}"
+        )
+        items.append((f"control {escape(peer)}", state))
     cells = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in items)
     return f"<header><h1>msgprobe status</h1><dl>{cells}</dl></header>"
 

@@ -42,6 +42,16 @@ class CycleResult:
     max_lag: float = 0.0  # seconds the event loop ran late at worst: the probe's own load
 
     @property
+    def controls(self) -> dict[str, tuple[bool, str | None]]:
+        """Each control peer asked this cycle: did it answer any request, and the last error."""
+        seen: dict[str, tuple[bool, str | None]] = {}
+        for r in self.results:
+            for answer in r.observations.controls:
+                up, error = seen.get(answer.peer, (False, None))
+                seen[answer.peer] = (up or answer.reachable, answer.error or error)
+        return seen
+
+    @property
     def duration(self) -> float:
         return self.finished - self.started
 

@@ -103,6 +103,7 @@ class Tracker:
             last_cycle_end=cycle.finished,
             last_cycle_duration=cycle.duration,
             vantage_online=cycle.vantage_online,
+            controls={**self._snapshot.controls, **cycle.controls},
         )
         self._publish()
         return self._snapshot

@@ -356,6 +356,10 @@ def scenario() -> Snapshot:
         reload_time=NOW - 1000,
         reloads={"success": 2, "failure": 1},
         config_path="/etc/msgprobe/probe.yaml",
+        controls={
+            "control-a.example:9491": (True, None),
+            "control-b.example:9491": (False, "connection_reset"),
+        },
     )
 
 

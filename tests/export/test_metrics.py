@@ -251,3 +251,10 @@ def test_every_family_has_help_and_only_declared_names() -> None:
     assert helps == declared  # the scenario exercises every family
     for spec in METRICS:
         assert spec.help.strip() and spec.name.startswith("msgprobe_")
+
+
+def test_control_up_per_peer_asked_and_absent_before() -> None:
+    r = registry_for(snapshots.scenario())
+    assert r.get_sample_value("msgprobe_control_up", {"peer": "control-a.example:9491"}) == 1.0
+    assert r.get_sample_value("msgprobe_control_up", {"peer": "control-b.example:9491"}) == 0.0
+    assert registry_for(snapshots.empty()).get_sample_value("msgprobe_control_up", {"peer": "x"}) is None
