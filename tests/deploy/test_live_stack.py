@@ -270,6 +270,7 @@ RULES: dict[str, Expectation] = {
     "ProbeStale": empty,
     "ProbeNotMeasuring": empty,
     "ProbeVantageOffline": empty,
+    "ProbeControlUnreachable": empty,
 }
 
 

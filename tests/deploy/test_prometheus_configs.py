@@ -109,6 +109,7 @@ EXPECTED_RECEIVER = {
     "ProbeStale": "fleet",
     "ProbeNotMeasuring": "fleet",
     "ProbeVantageOffline": "fleet",
+    "ProbeControlUnreachable": "fleet",
 }
 
 

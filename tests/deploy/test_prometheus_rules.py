@@ -22,6 +22,7 @@ EXPECTED_ALERTS = {
     "ProbeStale",
     "ProbeNotMeasuring",
     "ProbeVantageOffline",
+    "ProbeControlUnreachable",
 }
 
 
@@ -137,6 +138,12 @@ MUTATIONS = [
         "        expr: msgprobe_vantage_online == 0\n        for: 15m\n",
         "        expr: msgprobe_vantage_online == 0\n        for: 5m\n",
         "probe-health_test.yml",
+    ),
+    (
+        "ProbeControlUnreachable on one missed cycle",
+        "        expr: msgprobe_control_up == 0\n        for: 30m\n",
+        "        expr: msgprobe_control_up == 0\n",
+        "control_test.yml",
     ),
     ("status codes swapped", '{status="down"} * 2', '{status="down"} * 5', "new-block_test.yml"),
 ]
