@@ -59,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--evidence.path", dest="evidence", type=Path)
     _logging_flags(demo)
 
+    control = sub.add_parser("control", help="serve as a control peer: measure catalog endpoints for probes")
+    control.add_argument("--config.file", dest="config", type=Path, help="its catalog and resolvers")
+    control.add_argument("--web.listen-address", dest="listen", default=":9491")
+    control.add_argument("--web.config.file", dest="web_config", type=Path, help="TLS and basic auth")
+    control.add_argument("--tokens.file", dest="tokens", type=Path, required=True, help="hashed tokens")
+    control.add_argument("--tokens.add", dest="add_token", metavar="NAME", help="issue a token and exit")
+    control.add_argument("--control.max-in-flight", dest="max_in_flight", type=int, default=16)
+    control.add_argument("--control.rate-per-minute", dest="rate_per_minute", type=int, default=60)
+    _logging_flags(control)
+
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", type=Path)
 
@@ -186,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return asyncio.run(_demo(args))
+        if args.command == "control":
+            from probe.control.run import main as control_main
+
+            return control_main(args)
     except ConfigError as exc:
         return _fail_config(exc)
     except KeyboardInterrupt:

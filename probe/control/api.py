@@ -23,7 +23,8 @@ the catalog and gets back **summaries, never content**.
 200 answers a ``Summary`` (``to_json``); anything else ``{"error": "..."}``
 with 400 (malformed), 401 (no or unknown token), 403 (not in the catalog, a
 check it does not have, a reserved address), 413 (body too large), 429
-(rate per token), 503 (too many requests in flight).
+(rate per token), 503 (too many requests in flight), 504 (the measurement
+outran the control's deadline), 500 (the control could not measure).
 
 Both sides use these types: the server renders with ``summarize`` and
 ``Summary.to_json``; the probe reads with ``Summary.from_json``, which
