@@ -46,9 +46,12 @@ async def serve_control(options: Options) -> None:
     if options.web_config is not None:
         # TODO(web-config): once probe.export.webconfig and serve(..., web_config=) are committed:
         #   web = load_web_config(options.web_config)
-        #   make_app(control, middlewares=[web.middleware()]); running(app, listen, web_config=web)
-        # (make_app already keeps basic auth off the bearer-token route). Until then, refuse to
-        # start rather than serve in the clear, or unguarded, what the operator asked to protect.
+        #   app = make_app(control, middlewares=[web.middleware()])
+        #   running(app, listen, web_config=replace(web, users={}))  # TLS only, see below
+        # serve() puts basic auth in front of every route, but basic auth and the probes' bearer
+        # tokens share the one Authorization header: make_app applies it to every route except
+        # the measure route instead. Until then, refuse to start rather than serve in the clear,
+        # or unguarded, what the operator asked to protect.
         problems.append(f"--web.config.file {options.web_config}: TLS and basic auth are not available yet")
     if problems:
         raise ConfigError(problems)
