@@ -147,7 +147,7 @@ async def _run(args: argparse.Namespace) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     from probe.config import values
     from probe.runner.daemon import Daemon
-    from probe.testbed.scenarios import demo_testbed
+    from probe.testbed.demo import demo_testbed
 
     interval = values.duration(args.interval)
     async with demo_testbed(probe_id=args.probe_id, interval=interval) as config:

@@ -107,7 +107,7 @@ async def _control_address(
     ports = sorted({c.port for c in endpoint.checks if c.kind is CheckKind.TCP} | tls_ports)
     for port in ports[:1]:
         observation, conn = await tcp.connect(
-            trace, address, port, timeout=timeouts.connect, purpose=Purpose.CONTROL_ADDRESS
+            trace, address, port, timeout=timeouts.connect, purpose=Purpose.CONTROL_ADDRESS, route=kit.route
         )
         recorded.tcp.append(observation)
         if conn is None:

@@ -27,7 +27,7 @@ async def open_port(ctx: PortContext) -> None:
     if ctx.conn is not None or ctx.failed:
         return
     observation, conn = await tcp.connect(
-        ctx.trace, ctx.address, ctx.port, timeout=ctx.kit.config.timeouts.connect
+        ctx.trace, ctx.address, ctx.port, timeout=ctx.kit.config.timeouts.connect, route=ctx.kit.route
     )
     ctx.recorded.tcp.append(observation)
     ctx.conn, ctx.failed = conn, conn is None

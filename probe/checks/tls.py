@@ -27,7 +27,7 @@ def _parse(arg: str, host: str) -> Check:
 async def _follow_up(ctx: PortContext, sni: str, context: ssl.SSLContext, purpose: Purpose) -> None:
     timeouts = ctx.kit.config.timeouts
     observation, conn = await tcp.connect(
-        ctx.trace, ctx.address, ctx.port, timeout=timeouts.connect, purpose=purpose
+        ctx.trace, ctx.address, ctx.port, timeout=timeouts.connect, purpose=purpose, route=ctx.kit.route
     )
     ctx.recorded.tcp.append(observation)
     if conn is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import unescape
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -66,9 +67,16 @@ class HttpFetch:
     """Shared per-cycle pieces: TLS contexts and the step timeouts."""
 
     def __init__(
-        self, contexts: TlsContexts, *, connect_timeout: float, tls_timeout: float, timeout: float
+        self,
+        contexts: TlsContexts,
+        *,
+        connect_timeout: float,
+        tls_timeout: float,
+        timeout: float,
+        route: Mapping[tuple[str, int], tuple[str, int]] | None = None,
     ) -> None:
         self.contexts = contexts
+        self.route = route
         self.connect_timeout = connect_timeout
         self.tls_timeout = tls_timeout
         self.timeout = timeout
@@ -161,7 +169,9 @@ class HttpFetch:
         self, trace: Trace, url: str, address: str, purpose: Purpose, deadline: float
     ) -> Connection | _Failed:
         timeout = max(0.0, min(self.connect_timeout, deadline - trace.now()))
-        observation, conn = await tcp.connect(trace, address, port_of(url), timeout=timeout, purpose=purpose)
+        observation, conn = await tcp.connect(
+            trace, address, port_of(url), timeout=timeout, purpose=purpose, route=self.route
+        )
         if conn is None:
             return _Failed(observation.failure, observation.error, Operation.CONNECT)
         return conn

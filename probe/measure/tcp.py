@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Mapping
 
 from probe.measure.trace import Op, Trace
 from probe.model import TcpObservation
@@ -115,11 +116,23 @@ class Connection:
 
 
 async def connect(
-    trace: Trace, address: str, port: int, *, timeout: float, purpose: Purpose = Purpose.CHECK
+    trace: Trace,
+    address: str,
+    port: int,
+    *,
+    timeout: float,
+    purpose: Purpose = Purpose.CHECK,
+    route: Mapping[tuple[str, int], tuple[str, int]] | None = None,
 ) -> tuple[TcpObservation, Connection | None]:
-    """Connect and hand the open connection back, so TLS runs on this very connection."""
+    """Connect and hand the open connection back, so TLS runs on this very connection.
+
+    ``route`` is the simulated network's routing for this vantage (the
+    loopback demo's control peer, whose packets to a censored address reach
+    the genuine server as they would from an uncensored network); never set
+    on a real vantage, and the observation always records ``address``."""
+    target = route.get((address, port), (address, port)) if route else (address, port)
     transaction = trace.transaction()
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     connected = False
@@ -128,7 +141,7 @@ async def connect(
             Operation.CONNECT, transaction=transaction, address=address, port=port, purpose=purpose
         ) as op:
             async with asyncio.timeout(timeout):
-                await asyncio.get_running_loop().sock_connect(sock, (address, port))
+                await asyncio.get_running_loop().sock_connect(sock, target)
             connected = True
     finally:
         if not connected:

@@ -9,8 +9,8 @@ loop, by the daemon), never once per cycle.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -28,6 +28,8 @@ class Resources:
     asn: AsnDatabase | None
     system: SystemResolver
     peers: tuple[Peer, ...] = ()  # control peers with their tokens read
+    # The loopback demo's simulated routing (tcp.connect); empty on a real vantage.
+    route: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: Config) -> Resources:
@@ -59,6 +61,10 @@ class Toolkit:
     def asn(self) -> AsnDatabase | None:
         return self.resources.asn
 
+    @property
+    def route(self) -> Mapping[tuple[str, int], tuple[str, int]]:
+        return self.resources.route
+
 
 def _targets(kit_config: Config, system: SystemResolver) -> tuple[list[DnsTarget], list[str]]:
     targets, problems = [], []
@@ -88,7 +94,11 @@ async def open_toolkit(config: Config, *, resources: Resources | None = None) ->
                 resources=resources,
                 dns=dns,
                 http=HttpFetch(
-                    resources.contexts, connect_timeout=t.connect, tls_timeout=t.tls, timeout=t.http
+                    resources.contexts,
+                    connect_timeout=t.connect,
+                    tls_timeout=t.tls,
+                    timeout=t.http,
+                    route=resources.route,
                 ),
                 resolvers=tuple(resolvers),
                 controls=tuple(controls),

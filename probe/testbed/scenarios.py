@@ -21,7 +21,7 @@ Layout (all loopback, no root):
 Every address listens on the same two port numbers (picked once, free on
 all of them), because a DNS answer that points elsewhere must find the same
 ports there. ``LoopbackCensor`` is what tests build scenarios with;
-``demo_testbed`` is the fixed scenario set of ``msgprobe demo``.
+``DEMO`` is the fixed scenario set of ``msgprobe demo`` (``probe.testbed.demo``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
-import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,7 @@ UNKNOWN_CA_IP = "127.0.0.8"
 BAD_DER_IP = "127.0.0.9"
 FIRST_SERVICE_IP = 10
 FORGED_IP = "127.0.255.254"
+CONTROL_PEER_IP = "127.0.255.253"  # the demo's control peer (probe.testbed.control_peer)
 CANARY = f"canary.{DOMAIN}"
 # Modelled on the national Roskomnadzor stub page (OONI fingerprints ooni.ru_0 and ooni.ru_5).
 BLOCKPAGE = (
@@ -74,6 +74,14 @@ BLOCKPAGE = (
     "«Об информации, информационных технологиях и о защите информации».</p>"
     '<p>Реестр: <a href="http://eais.rkn.gov.ru/">http://eais.rkn.gov.ru/</a></p>'
     "</body></html>"
+)
+
+# A warning page no OONI fingerprint knows: only a control's view of the real page exposes it.
+UNKNOWN_PAGE = (
+    "<html><head><title>Notice</title></head><body><h1>This resource is unavailable</h1>"
+    "<p>Access to the requested resource has been restricted by your provider on the basis "
+    "of a decision of the competent authority. Reference 0000-0000.</p>"
+    "<p>If you believe this is an error, contact your provider's support service.</p></body></html>"
 )
 
 Behaviour = Any  # a rule object of probe.testbed (dns_server or censor_proxy)
@@ -351,16 +359,9 @@ DEMO: tuple[FakeService, ...] = (
         http=Redirect("http://blocked.isp.test/warning?url=msgprobe"),
         checks=("dns", "tcp", "http"),
     ),
+    FakeService("http-diff", http=Blockpage(UNKNOWN_PAGE), checks=("dns", "tcp", "http")),
     FakeService("website-down", dns=NxDomain(), control=NxDomain()),
 )
-
-
-@contextlib.asynccontextmanager
-async def demo_testbed(*, probe_id: str = "demo", interval: float = 10.0) -> AsyncIterator[Config]:
-    with tempfile.TemporaryDirectory(prefix="msgprobe-demo-") as workdir:
-        async with LoopbackCensor(Path(workdir), max_services=len(DEMO)) as bed:
-            services = [await bed.add(fake) for fake in DEMO]
-            yield bed.config(services, probe_id=probe_id, interval=interval, jitter=min(1.0, interval / 10))
 
 
 def config_document(config: Config) -> dict[str, Any]:

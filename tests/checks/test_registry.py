@@ -58,11 +58,15 @@ def test_every_registered_kind_has_usage_methods_rows_and_a_testbed_scenario() -
         assert all(isinstance(m, Method) for m in spec.methods), kind
         assert callable(spec.rows) and callable(spec.findings)
         assert kind in scenario_kinds, f"no testbed scenario measures {kind}"
-    # Every method a kind can prove is shown by a demo scenario (tests/e2e/test_censor.py).
+    # Every method a kind can prove is shown on the censor's sockets: by a demo
+    # scenario (tests/e2e/test_censor.py), the injector (tests/e2e/test_dns_injection.py),
+    # or with a control peer (tests/e2e/test_controls.py).
     from tests.e2e.test_censor import BLOCKED
+    from tests.e2e.test_controls import PROVEN
 
+    shown = {*BLOCKED.values(), Method.DNS_INJECTED, *PROVEN}
     for method in {m for spec in REGISTRY.values() for m in spec.methods}:
-        assert method in BLOCKED.values() or method is Method.DNS_INJECTED, method
+        assert method in shown, method
 
 
 def test_each_kind_yields_rows_on_the_censor() -> None:

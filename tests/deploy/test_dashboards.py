@@ -45,6 +45,7 @@ PROBE_METRICS = {
     "msgprobe_cycles_total",
     "msgprobe_last_cycle_timestamp_seconds",
     "msgprobe_vantage_online",
+    "msgprobe_control_up",
     "msgprobe_build_info",
     "msgprobe_vantage_info",
     "msgprobe_start_time_seconds",

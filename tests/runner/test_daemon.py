@@ -23,6 +23,7 @@ import yaml
 from probe.config.load import load_config
 from probe.config.model import Config
 from probe.runner.daemon import Daemon
+from probe.testbed.control_peer import control_peer
 from probe.testbed.middlebox import Stall
 from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
 from tests.conftest import require_tool
@@ -46,54 +47,54 @@ async def wait_cycles(daemon: Daemon, n: int, limit: float = 30) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _demo_metrics(config: Config) -> dict[str, float | None]:
+    daemon = Daemon(lambda: config, listen="127.0.0.1:0")
+    async with running(daemon) as url, aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/-/ready") as r:
+            early = r.status
+        await wait_cycles(daemon, 2)
+        async with http.get(f"{url}/-/ready") as r:
+            late = r.status
+        async with http.get(f"{url}/metrics") as r:
+            text = await r.text()
+    get = daemon.registry.get_sample_value
+    values = {name: get("msgprobe_service_blocked", {"service": name}) for name in [f.name for f in DEMO]}
+    values["ready_before"] = float(early)
+    values["ready_after"] = float(late)
+    for service, method in (
+        ("tls-reset", "tls.reset"),
+        ("tcp-refused", "tcp.refused"),
+        ("http-diff", "http.diff"),
+    ):
+        endpoint = f"{service}.msgprobe.test"
+        labels = {"service": service, "endpoint": endpoint, "method": method}
+        values[f"{service}_method"] = get("msgprobe_endpoint_blocked", labels)
+    values["down"] = get("msgprobe_service_status", {"service": "website-down", "status": "down"})
+    values["online"] = get("msgprobe_vantage_online", {})
+    values["control_up"] = get("msgprobe_control_up", {"peer": config.control_peers[0].name})
+    values["metrics_mention_blockpage"] = float("http.blockpage" in text)
+    return values
+
+
 def test_exporter_output_per_demo_scenario() -> None:
     async def scenario() -> dict[str, float | None]:
         with tempfile.TemporaryDirectory() as workdir:
             async with LoopbackCensor(Path(workdir), max_services=len(DEMO)) as bed:
                 services = [await bed.add(f) for f in DEMO]
                 config = bed.config(services, interval=0.2, jitter=0.0)
-                daemon = Daemon(lambda: config, listen="127.0.0.1:0")
-                async with running(daemon) as url, aiohttp.ClientSession() as http:
-                    async with http.get(f"{url}/-/ready") as r:
-                        early = r.status
-                    await wait_cycles(daemon, 2)
-                    async with http.get(f"{url}/-/ready") as r:
-                        late = r.status
-                    async with http.get(f"{url}/metrics") as r:
-                        text = await r.text()
-                get = daemon.registry.get_sample_value
-                values = {
-                    name: get("msgprobe_service_blocked", {"service": name})
-                    for name in [f.name for f in DEMO]
-                }
-                values["ready_before"] = float(early)
-                values["ready_after"] = float(late)
-                values["tls_reset_method"] = get(
-                    "msgprobe_endpoint_blocked",
-                    {"service": "tls-reset", "endpoint": "tls-reset.msgprobe.test", "method": "tls.reset"},
-                )
-                values["tcp_refused_unreachable"] = get(
-                    "msgprobe_endpoint_status",
-                    {
-                        "service": "tcp-refused",
-                        "endpoint": "tcp-refused.msgprobe.test",
-                        "status": "unreachable",
-                    },
-                )
-                values["down"] = get("msgprobe_service_status", {"service": "website-down", "status": "down"})
-                values["online"] = get("msgprobe_vantage_online", {})
-                values["metrics_mention_blockpage"] = float("http.blockpage" in text)
-                return values
+                # As msgprobe demo runs: with a control peer outside the censor.
+                async with control_peer(bed, config, Path(workdir)) as peer:
+                    return await _demo_metrics(replace(config, control_peers=(peer,)))
 
     v = asyncio.run(scenario())
     assert v["ready_before"] == 503 and v["ready_after"] == 200
-    blocked = {f.name for f in DEMO if f.name.split("-")[0] in ("dns", "tls", "http")}
-    for name in blocked:
+    for name in (f.name for f in DEMO if f.name not in ("clean-messenger", "website-down")):
         assert v[name] == 1.0, name
-    for name in ("clean-messenger", "tcp-refused", "tcp-timeout", "website-down"):
+    for name in ("clean-messenger", "website-down"):
         assert v[name] == 0.0, name
-    assert v["tls_reset_method"] == 1.0 and v["tcp_refused_unreachable"] == 1.0
+    assert v["tls-reset_method"] == v["tcp-refused_method"] == v["http-diff_method"] == 1.0
     assert v["down"] == 1.0 and v["online"] == 1.0 and v["metrics_mention_blockpage"] == 1.0
+    assert v["control_up"] == 1.0
 
 
 def test_live_metrics_pass_promtool_check() -> None:
