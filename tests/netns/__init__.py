@@ -1,0 +1,1 @@
+"""Tests through a real iptables middlebox in network namespaces (root only)."""
