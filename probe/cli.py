@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the daemon: measure on a schedule, serve /metrics")
     run.add_argument("--config.file", dest="config", type=Path, help="config file (default: embedded)")
     run.add_argument("--web.listen-address", dest="listen", default=":9490")
+    run.add_argument(
+        "--web.config.file", dest="web_config", type=Path, help="TLS and basic auth (exporter-toolkit format)"
+    )
     run.add_argument("--evidence.path", dest="evidence", type=Path, help="JSONL evidence log")
     _logging_flags(run)
 
@@ -140,7 +143,17 @@ def _targets(config: Config, fmt: str) -> str:
 async def _run(args: argparse.Namespace) -> None:
     from probe.runner.daemon import Daemon
 
-    daemon = Daemon(lambda: load_config(args.config), listen=args.listen, evidence_path=args.evidence)
+    web_config = None
+    if args.web_config is not None:
+        from probe.export.webconfig import load_web_config
+
+        web_config = load_web_config(args.web_config)  # ConfigError: exit 2 before anything listens
+    daemon = Daemon(
+        lambda: load_config(args.config),
+        listen=args.listen,
+        evidence_path=args.evidence,
+        web_config=web_config,
+    )
     await daemon.run()
 
 

@@ -9,13 +9,18 @@
     GET  /           the status page
 
 Handlers only read the newest snapshot; none of them starts a measurement.
+With ``--web.config.file`` (probe.export.webconfig) ``serve`` adds TLS and
+basic auth to every route; without it, plain HTTP and no password, so
+``docker run -p 9490:9490`` works out of the box.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -24,6 +29,11 @@ from probe.export.records import status_record
 from probe.export.scrape import metrics_handler
 from probe.export.statuspage import render_status_page
 from probe.state import Snapshot
+
+if TYPE_CHECKING:  # imported by the caller that loads one; bcrypt stays out of a plain-HTTP run
+    from probe.export.webconfig import WebConfig
+
+log = logging.getLogger("msgprobe")
 
 # (ok, message); the callee owns serialisation, so the route just awaits it.
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
@@ -104,14 +114,30 @@ def parse_listen(listen: str) -> tuple[str | None, int]:
     return (host or None), port
 
 
-async def serve(app: web.Application, listen: str) -> web.AppRunner:
-    """Start serving ``app`` on ``listen``; the caller awaits ``runner.cleanup()`` to stop."""
+async def serve(app: web.Application, listen: str, *, web_config: WebConfig | None = None) -> web.AppRunner:
+    """Start serving ``app`` on ``listen``; the caller awaits ``runner.cleanup()`` to stop.
+
+    ``web_config`` serves TLS with its context and, when it has users, puts
+    its basic-auth middleware before the app's own, so no handler or
+    middleware of the app sees a request that was not let in. That changes
+    ``app``: pass one that has not been served yet, and do not add the
+    middleware yourself."""
     host, port = parse_listen(listen)
+    context = None
+    if web_config is not None:
+        context = web_config.ssl_context()
+        if web_config.users:
+            app.middlewares.insert(0, web_config.middleware())
+            if context is None:
+                log.warning(
+                    "basic auth without TLS: passwords cross the network in the clear",
+                    extra={"fields": {"web_config": str(web_config.path)}},
+                )
     # No access log: a scrape every 15 s for months is noise, not news.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from probe.config.fingerprints import Fingerprints, load_fingerprints
 from probe.config.model import Config
@@ -39,6 +39,9 @@ from probe.runner.cycle import CycleResult, run_cycle
 from probe.runner.scheduler import Clock, Scheduler
 from probe.runner.tracker import Tracker
 from probe.vocab import Status
+
+if TYPE_CHECKING:  # loaded by the CLI when --web.config.file is given; bcrypt is imported only then
+    from probe.export.webconfig import WebConfig
 
 log = logging.getLogger("msgprobe")
 STOP_GRACE = 1.5  # seconds the abandoned cycle gets to unwind; SIGTERM must finish within 2 s
@@ -65,11 +68,13 @@ class Daemon:
         *,
         listen: str,
         evidence_path: Path | None = None,
+        web_config: WebConfig | None = None,
         clock: Clock | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.load = load
         self.listen = listen
+        self.web_config = web_config  # read once, at start (--web.config.file); None: plain HTTP
         self.wall = wall
         # At start nothing else runs yet, so loading on the caller's thread blocks nobody.
         self.config, self.fingerprints, self.resources = load_all(load)  # ConfigError: nothing starts
@@ -168,7 +173,7 @@ class Daemon:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         app = make_app(lambda: self.tracker.snapshot, registry=self.registry, reload=self.reload)
-        runner = await serve(app, self.listen)
+        runner = await serve(app, self.listen, web_config=self.web_config)
         self.address = (bound_addresses(runner) or ["?"])[0]
         self.listening.set()
         log.info(
