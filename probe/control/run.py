@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from probe.config.load import load_config
@@ -43,18 +43,13 @@ async def serve_control(options: Options) -> None:
         problems.append(f"--control.max-in-flight {options.max_in_flight}: at least 1")
     if options.rate_per_minute < 1:
         problems.append(f"--control.rate-per-minute {options.rate_per_minute}: at least 1")
-    if options.web_config is not None:
-        # TODO(web-config): once probe.export.webconfig and serve(..., web_config=) are committed:
-        #   web = load_web_config(options.web_config)
-        #   app = make_app(control, middlewares=[web.middleware()])
-        #   running(app, listen, web_config=replace(web, users={}))  # TLS only, see below
-        # serve() puts basic auth in front of every route, but basic auth and the probes' bearer
-        # tokens share the one Authorization header: make_app applies it to every route except
-        # the measure route instead. Until then, refuse to start rather than serve in the clear,
-        # or unguarded, what the operator asked to protect.
-        problems.append(f"--web.config.file {options.web_config}: TLS and basic auth are not available yet")
     if problems:
         raise ConfigError(problems)
+    web = None
+    if options.web_config is not None:
+        from probe.export.webconfig import load_web_config
+
+        web = load_web_config(options.web_config)  # ConfigError: nothing listens
     config = load_config(options.config)
     token_file = tokens.TokenFile(options.tokens)
     resources = await asyncio.to_thread(Resources.create, config)
@@ -66,7 +61,12 @@ async def serve_control(options: Options) -> None:
             max_in_flight=options.max_in_flight,
             rate_per_minute=options.rate_per_minute,
         )
-        async with running(make_app(control), options.listen) as runner:
+        # Basic auth and the probes' bearer tokens share the one Authorization header:
+        # the web config's users guard every route but the measure one (make_app), and
+        # serve() gets only its TLS.
+        middlewares = [web.middleware()] if web is not None and web.users else []
+        tls_only = replace(web, users={}) if web is not None else None
+        async with running(make_app(control, middlewares=middlewares), options.listen, tls_only) as runner:
             await _serve_until_signalled(control, bound_addresses(runner))
 
 

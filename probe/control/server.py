@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -46,6 +46,9 @@ from probe.control.metrics import ControlMetrics
 from probe.control.policy import Job, Refusal, Result, authorize
 from probe.control.tokens import TokenFile
 from probe.measure.toolkit import Toolkit
+
+if TYPE_CHECKING:
+    from probe.export.webconfig import WebConfig
 
 log = logging.getLogger("msgprobe")
 MAX_DEADLINE = 30.0  # seconds: a probe waits for its controls within its own cycle
@@ -234,12 +237,13 @@ def make_app(control: Control, *, middlewares: Sequence[Middleware] = ()) -> web
 
 
 @contextlib.asynccontextmanager
-async def running(app: web.Application, listen: str) -> AsyncIterator[web.AppRunner]:
+async def running(
+    app: web.Application, listen: str, web_config: WebConfig | None = None
+) -> AsyncIterator[web.AppRunner]:
     """Serve ``app`` on ``listen`` until the block ends (no access log: it prints peer addresses)."""
     from probe.export.web import serve
 
-    # TODO(web-config): take and pass web_config= (TLS) once probe.export.web.serve does (see run.py).
-    runner = await serve(app, listen)
+    runner = await serve(app, listen, web_config=web_config)
     try:
         yield runner
     finally:

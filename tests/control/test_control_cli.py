@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -15,12 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import bcrypt
 import pytest
 import yaml
 
 from probe import cli
 from probe.control import tokens
 from probe.control.api import PATH, Summary
+from probe.testbed.pki import TestCA
 from probe.testbed.scenarios import FakeService, LoopbackCensor, config_document
 from tests.control.bed import CLIENT_IP, RELAY_IP
 
@@ -69,8 +73,8 @@ def test_bad_flags_and_files_start_nothing(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == ["msgprobe: --control.max-in-flight 0: at least 1"]
     web = control("--tokens.file", str(tmp_path / "tokens"), "--web.config.file", str(tmp_path / "web.yml"))
-    assert web.returncode == 2  # not yet wired (TODO in probe/control/run.py): never serve in the clear
-    assert "TLS and basic auth are not available yet" in web.stderr
+    assert web.returncode == 2  # a web config that cannot be read: never serve in the clear
+    assert str(tmp_path / "web.yml") in web.stderr
     broken = control("--tokens.file", str(tmp_path / "tokens"), "--web.listen-address", "127.0.0.1:0")
     assert broken.returncode == 2
     assert "tokens:1: probe-1: expected sha256: and 64 lower-case hex digits" in broken.stderr
@@ -132,3 +136,68 @@ def test_a_control_process_answers_a_probe_and_stops_on_sigterm(tmp_path: Path) 
     assert code == 0, log
     assert "control request" in log and "probe=probe-1" in log and "stopped" in log
     assert CLIENT_IP not in log and "Traceback" not in log
+
+
+def test_a_control_over_tls_with_basic_auth_still_takes_the_probes_tokens(tmp_path: Path) -> None:
+    """--web.config.file: TLS for every route; basic auth for all but the measure route,
+    which authenticates probes by their bearer tokens (both use Authorization)."""
+    ca = TestCA()
+    leaf = ca.issue(["127.0.0.1"])
+    (tmp_path / "server.crt").write_bytes(leaf.cert_pem)
+    (tmp_path / "server.key").write_bytes(leaf.key_pem)
+    (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
+    hashed = bcrypt.hashpw(b"watchdog-secret", bcrypt.gensalt(4)).decode()
+    (tmp_path / "web.yml").write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  watchdog: '{hashed}'\n"
+    )
+
+    async def scenario() -> tuple[int, int, int, int, int]:
+        async with LoopbackCensor(tmp_path, max_services=1) as bed:
+            config = bed.config([await bed.add(FakeService("clean"))])
+            path = tmp_path / "control.yaml"
+            path.write_text(yaml.safe_dump(config_document(config)))
+            token = tokens.add(tmp_path / "tokens", "probe-1")
+            proc = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "probe", "control", "--config.file", str(path)),
+                *("--tokens.file", str(tmp_path / "tokens"), "--web.config.file", str(tmp_path / "web.yml")),
+                *("--web.listen-address", "127.0.0.1:0"),
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stderr is not None
+            try:
+                async with asyncio.timeout(20):
+                    while "control listening" not in (line := (await proc.stderr.readline()).decode()):
+                        assert line, "the control exited"
+                address = re.search(r"address=(\S+)", line).group(1)  # type: ignore[union-attr]
+                trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+                body = {"service": "clean", "endpoint": "clean.msgprobe.test"}
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusted)) as http:
+                    url = f"https://{address}"
+                    async with http.post(
+                        url + PATH, json=body, headers={"Authorization": f"Bearer {token}"}
+                    ) as r:
+                        measured = r.status
+                    async with http.get(url + "/metrics") as r:
+                        anonymous = r.status
+                    basic = {
+                        "Authorization": "Basic " + base64.b64encode(b"watchdog:watchdog-secret").decode()
+                    }
+                    async with http.get(url + "/metrics", headers=basic) as r:
+                        watchdog = r.status
+                    async with http.post(url + PATH, json=body) as r:
+                        no_token = r.status
+                async with aiohttp.ClientSession() as plain:
+                    try:
+                        async with plain.get(f"http://{address}/-/healthy") as r:
+                            cleartext = r.status
+                    except aiohttp.ClientError:
+                        cleartext = 0
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 10)
+            return measured, anonymous, watchdog, no_token, cleartext
+
+    measured, anonymous, watchdog, no_token, cleartext = asyncio.run(scenario())
+    assert (measured, anonymous, watchdog, no_token) == (200, 401, 200, 401)
+    assert cleartext != 200  # plain HTTP to the TLS port gets nothing
