@@ -1,4 +1,4 @@
-"""Command line: ``msgprobe run | once | demo | check-config | targets``.
+"""Command line: ``msgprobe run | once | demo | control | check-config | targets``.
 
 Flags follow the Prometheus exporter convention (``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``). A config
