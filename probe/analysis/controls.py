@@ -8,11 +8,11 @@ behind the same censor is no control.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from probe.addresses import in_prefixes
 from probe.config.model import Endpoint
-from probe.control.api import Answer, Summary
+from probe.control.api import Answer, ConnectSummary, Summary, TlsSummary
 
 
 def seen(answers: Sequence[Answer]) -> list[tuple[str, Summary]]:
@@ -26,28 +26,30 @@ def no_peer_reached(answers: Sequence[Answer]) -> str | None:
     return "no control peer reachable (" + "; ".join(f"{a.peer}: {a.error}" for a in answers) + ")"
 
 
-def connects(answers: Sequence[Answer], address: str, port: int) -> tuple[list[str], list[str]]:
-    """Peers that connected to ``address:port``, and peers that tried and failed."""
+def _outcomes(
+    answers: Sequence[Answer],
+    step: Callable[[Summary], Sequence[ConnectSummary | TlsSummary]],
+    address: str,
+    port: int,
+) -> tuple[list[str], list[str]]:
     ok, failed = [], []
     for peer, summary in seen(answers):
-        results = [c.failure for c in summary.tcp if c.address == address and c.port == port]
+        results = [r.failure for r in step(summary) if r.address == address and r.port == port]
         if any(f is None for f in results):
             ok.append(peer)
         elif results:
             failed.append(peer)
     return ok, failed
+
+
+def connects(answers: Sequence[Answer], address: str, port: int) -> tuple[list[str], list[str]]:
+    """Peers that connected to ``address:port``, and peers that tried and failed."""
+    return _outcomes(answers, lambda s: s.tcp, address, port)
 
 
 def verifies(answers: Sequence[Answer], address: str, port: int) -> tuple[list[str], list[str]]:
     """Peers whose TLS to ``address:port`` verified for the name, and those whose failed."""
-    ok, failed = [], []
-    for peer, summary in seen(answers):
-        results = [t.failure for t in summary.tls if t.address == address and t.port == port]
-        if any(f is None for f in results):
-            ok.append(peer)
-        elif results:
-            failed.append(peer)
-    return ok, failed
+    return _outcomes(answers, lambda s: s.tls, address, port)
 
 
 def genuine(answers: Sequence[Answer], endpoint: Endpoint, address: str) -> bool:

@@ -13,12 +13,11 @@ proves ``tcp.timeout``, ``tcp.refused`` and ``http.diff``.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from probe.config.model import Config, ControlPeer, Service
+from probe.config.model import Config, ControlPeer, Service, is_ip_literal
 from probe.control import tokens
 from probe.control.server import Control, make_app, running
 from probe.export.web import bound_addresses
@@ -32,7 +31,7 @@ async def control_peer(bed: LoopbackCensor, config: Config, workdir: Path) -> As
     peer_config = replace(config, resolvers=config.control_resolvers, control_peers=())
     served: Sequence[Service] = peer_config.services
     addresses = {str(n.network_address) for s in served for e in s.endpoints for n in e.expected.prefixes}
-    addresses |= {e.host for s in served for e in s.endpoints if _is_ip(e.host)}
+    addresses |= {e.host for s in served for e in s.endpoints if is_ip_literal(e.host)}
     genuine = bed.genuine
     route = {
         (address, port): (GENUINE_IP, to)
@@ -50,11 +49,3 @@ async def control_peer(bed: LoopbackCensor, config: Config, workdir: Path) -> As
         async with running(make_app(control), f"{CONTROL_PEER_IP}:0") as runner:
             address = bound_addresses(runner)[0]
             yield ControlPeer(f"http://{address}", token_file)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
