@@ -12,8 +12,8 @@ from probe.analysis.dns import DnsFacts, Reach, dns_answer_verdict, dns_failure_
 from probe.analysis.endpoint import AnalysisInput
 from probe.checks.spec import CheckSpec
 from probe.config.model import Check, Endpoint
-from probe.model import CheckResult, EndpointObservations, Finding, Verdict
-from probe.vocab import CheckKind, Method, Purpose, failure_string
+from probe.model import CheckResult, DnsObservation, EndpointObservations, Finding, Verdict
+from probe.vocab import CheckKind, Failure, Method, Purpose, failure_string
 
 _METHODS = tuple(m for m in Method if m.value.startswith("dns."))
 
@@ -44,10 +44,29 @@ def reach(obs: EndpointObservations) -> Reach:
     return Reach(frozenset(verified), frozenset(tls_failed), frozenset(unconnectable), works)
 
 
+def _peer_views(obs: EndpointObservations, host: str) -> tuple[DnsObservation, ...]:
+    """Each control peer's resolver answer, as one more control resolver: its
+    witness counts where the probe's own control resolvers said nothing."""
+    views = []
+    for answer in obs.controls:
+        if answer.summary is None or answer.summary.dns is None:
+            continue
+        seen = answer.summary.dns
+        head = (seen.failure or "").split(":", 1)[0]
+        failure = Failure(head) if head in Failure._value2member_map_ else (Failure.UNKNOWN if head else None)
+        views.append(
+            DnsObservation(
+                host, "A", f"control peer {answer.peer}", "peer", "control", 0.0, 0.0, failure,
+                rcode="NOERROR" if seen.addresses else None, addresses=seen.addresses,
+            )
+        )  # fmt: skip
+    return tuple(views)
+
+
 def _findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:
     if inp.endpoint.is_ip:
         return []
-    facts = DnsFacts.of(obs.dns)
+    facts = DnsFacts.of(obs.dns + _peer_views(obs, inp.endpoint.host))
     if not facts.addresses:
         return [Finding(CheckKind.DNS, dns_failure_verdict(facts))]
     verdict = dns_answer_verdict(

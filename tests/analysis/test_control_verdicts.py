@@ -154,3 +154,13 @@ def test_https_is_not_diffed() -> None:
         analysed(obs, "dns", "tcp:443", "tls:443", f"http:https://{HOST}/", answers=(peer(s),)).verdict.status
         is Status.OK
     )
+
+
+def test_nxdomain_here_while_only_a_control_peer_resolves_is_dns_nxdomain() -> None:
+    from tests.analysis.observations import dns
+
+    silent = dns("control", failure=Failure.TIMEOUT)  # the probe's DoH control got nothing
+    obs = EndpointObservations("chat", HOST, (dns(failure=Failure.DNS_NXDOMAIN), silent))
+    assert analysed(obs, "dns", "tcp:443").verdict.status is not Status.BLOCKED
+    v = analysed(obs, "dns", "tcp:443", answers=(peer(summary()),)).verdict
+    assert (v.status, v.method) == (Status.BLOCKED, Method.DNS_NXDOMAIN), v.evidence
