@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     control.add_argument("--tokens.file", dest="tokens", type=Path, required=True, help="hashed tokens")
     control.add_argument("--tokens.add", dest="add_token", metavar="NAME", help="issue a token and exit")
     control.add_argument("--control.max-in-flight", dest="max_in_flight", type=int, default=16)
-    control.add_argument("--control.rate-per-minute", dest="rate_per_minute", type=int, default=60)
+    control.add_argument("--control.rate-per-minute", dest="rate_per_minute", type=int, default=300)
     _logging_flags(control)
 
     check = sub.add_parser("check-config", help="validate a config file and exit")

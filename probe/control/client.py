@@ -23,6 +23,9 @@ from probe.control.api import PATH, Answer, ApiError, Request, Summary
 from probe.measure.errors import classify
 
 MAX_ANSWER = 1024 * 1024  # bytes of one summary; a real one is a few KiB
+# Requests in flight per peer: a peer refuses beyond its own cap (503, never
+# queued) and serves many probes; four keep a cycle moving without crowding it.
+PER_PEER_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +50,17 @@ class ControlClient:
         self.peers = tuple(peers)
         self.session = session
         self.timeout = timeout
+        self._slots = {p.config.name: asyncio.Semaphore(PER_PEER_IN_FLIGHT) for p in self.peers}
 
     async def ask(self, request: Request) -> tuple[Answer, ...]:
         """Every peer's answer (in config order); never raises for a peer's failure."""
         return tuple(await asyncio.gather(*(self._one(p, request) for p in self.peers)))
 
     async def _one(self, peer: Peer, request: Request) -> Answer:
+        async with self._slots[peer.config.name]:
+            return await self._send(peer, request)
+
+    async def _send(self, peer: Peer, request: Request) -> Answer:
         name = peer.config.name
         try:
             async with asyncio.timeout(self.timeout):

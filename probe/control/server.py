@@ -55,7 +55,7 @@ MAX_DEADLINE = 30.0  # seconds: a probe waits for its controls within its own cy
 BODY_TIMEOUT = 5.0  # seconds to receive a (small) body: a slow sender holds nothing longer
 MAX_TOKEN = 256  # characters of a presented token; longer is not one of ours
 DEFAULT_MAX_IN_FLIGHT = 16
-DEFAULT_RATE_PER_MINUTE = 60
+DEFAULT_RATE_PER_MINUTE = 300  # a whole built-in catalog (137 endpoints) asked in one cycle fits
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
