@@ -47,12 +47,18 @@ class DnsFacts:
         return frozenset(a for o in self.control for a in o.addresses)
 
     @property
-    def failure(self) -> Failure | None:
-        """The probe resolver's failure, A query first (AAAA often legitimately empty)."""
+    def failed(self) -> DnsObservation | None:
+        """The probe resolver's failed query when it gave no address, A query first
+        (AAAA is often legitimately empty)."""
         if self.addresses:
             return None
         ordered = sorted(self.probe, key=lambda o: o.qtype != "A")
-        return next((o.failure for o in ordered if o.failure is not None), None)
+        return next((o for o in ordered if o.failure is not None), None)
+
+    @property
+    def failure(self) -> Failure | None:
+        failed = self.failed
+        return failed.failure if failed else None
 
     @property
     def control_resolves(self) -> bool:

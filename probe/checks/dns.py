@@ -81,12 +81,12 @@ def _findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:
 
 
 def _rows(obs: EndpointObservations, endpoint: Endpoint, verdict: Verdict) -> list[CheckResult]:
-    probe = [o for o in obs.dns if o.role == "probe"]
+    facts = DnsFacts.of(obs.dns)
+    probe = facts.probe
     if not probe:
         return []
-    addresses = sorted({a for o in probe for a in o.addresses})
-    ordered = sorted(probe, key=lambda o: o.qtype != "A")
-    failed = next((o for o in ordered if o.failure is not None), None) if not addresses else None
+    addresses = sorted(facts.addresses)
+    failed = facts.failed
     dns_blocked = verdict.method is not None and verdict.method.value.startswith("dns.")
     control = sorted({a for o in obs.dns if o.role == "control" for a in o.addresses})
     return [

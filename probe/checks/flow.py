@@ -25,8 +25,8 @@ from probe.addresses import is_bogon
 from probe.analysis.needs import control_addresses_to_measure, needs_canary, needs_control, ordinary_space
 from probe.checks import REGISTRY
 from probe.checks.spec import CheckSpec, PortContext, Recorded
+from probe.checks.tls import follow_up
 from probe.config.model import Check, Endpoint, Service
-from probe.measure import tcp, tls
 from probe.measure.dns import Late
 from probe.measure.toolkit import Toolkit
 from probe.measure.trace import Trace
@@ -102,29 +102,13 @@ async def _control_address(
     kit: Toolkit, trace: Trace, endpoint: Endpoint, address: str, recorded: Recorded
 ) -> None:
     """Connect (and verify TLS) at the control's address, to compare with the answer here."""
-    timeouts = kit.config.timeouts
     tls_ports = {c.port for c in endpoint.checks if c.kind is CheckKind.TLS}
     ports = sorted({c.port for c in endpoint.checks if c.kind is CheckKind.TCP} | tls_ports)
-    for port in ports[:1]:
-        observation, conn = await tcp.connect(
-            trace, address, port, timeout=timeouts.connect, purpose=Purpose.CONTROL_ADDRESS, route=kit.route
+    if ports:
+        ctx = PortContext(kit, trace, endpoint, address, ports[0], recorded)
+        await follow_up(
+            ctx, endpoint.host, kit.contexts.verify, Purpose.CONTROL_ADDRESS, shake=ports[0] in tls_ports
         )
-        recorded.tcp.append(observation)
-        if conn is None:
-            continue
-        try:
-            if port in tls_ports:
-                shake = await tls.handshake(
-                    trace,
-                    conn,
-                    kit.contexts.verify,
-                    endpoint.host,
-                    timeout=timeouts.tls,
-                    purpose=Purpose.CONTROL_ADDRESS,
-                )
-                recorded.tls.append(shake)
-        finally:
-            conn.abort()
 
 
 def _bounded(addresses: list[str]) -> tuple[list[str], int]:

@@ -24,7 +24,10 @@ def _parse(arg: str, host: str) -> Check:
     return Check(CheckKind.TLS, port=args.port("tls", arg))
 
 
-async def _follow_up(ctx: PortContext, sni: str, context: ssl.SSLContext, purpose: Purpose) -> None:
+async def follow_up(
+    ctx: PortContext, sni: str, context: ssl.SSLContext, purpose: Purpose, *, shake: bool = True
+) -> None:
+    """A connection of its own (and, with ``shake``, a handshake) that only looks, recorded."""
     timeouts = ctx.kit.config.timeouts
     observation, conn = await tcp.connect(
         ctx.trace, ctx.address, ctx.port, timeout=timeouts.connect, purpose=purpose, route=ctx.kit.route
@@ -33,8 +36,11 @@ async def _follow_up(ctx: PortContext, sni: str, context: ssl.SSLContext, purpos
     if conn is None:
         return
     try:
-        shake = await tls.handshake(ctx.trace, conn, context, sni, timeout=timeouts.tls, purpose=purpose)
-        ctx.recorded.tls.append(shake)
+        if shake:
+            handshake = await tls.handshake(
+                ctx.trace, conn, context, sni, timeout=timeouts.tls, purpose=purpose
+            )
+            ctx.recorded.tls.append(handshake)
     finally:
         conn.abort()  # a follow-up only looks: its connection never carries anything
 
@@ -53,9 +59,9 @@ async def _run(ctx: PortContext, check: Check) -> None:
         return
     ctx.conn, ctx.failed = None, True
     if needs_decoy(first.failure):
-        await _follow_up(ctx, kit.config.decoy_sni, kit.contexts.inspect, Purpose.DECOY)
+        await follow_up(ctx, kit.config.decoy_sni, kit.contexts.inspect, Purpose.DECOY)
     elif needs_inspection(first.failure):
-        await _follow_up(ctx, ctx.endpoint.host, kit.contexts.inspect, Purpose.INSPECT)
+        await follow_up(ctx, ctx.endpoint.host, kit.contexts.inspect, Purpose.INSPECT)
 
 
 def _findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:

@@ -38,6 +38,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from probe.analysis.dns import DnsFacts
 from probe.model import EndpointObservations
 from probe.vocab import Purpose, failure_string
 
@@ -260,13 +261,11 @@ class Answer:
 
 def summarize(obs: EndpointObservations) -> Summary:
     """What a control tells a probe about its measurement: no body, no local address."""
-    own = [o for o in obs.dns if o.role == "probe"]  # the control's own resolver, from where it stands
+    own = DnsFacts.of(obs.dns)  # "probe" role: the control's own resolver, from where it stands
     dns = None
-    if own:
-        addresses = tuple(dict.fromkeys(a for o in own for a in o.addresses))
-        ordered = sorted(own, key=lambda o: o.qtype != "A")
-        failed = next((o for o in ordered if o.failure is not None), None) if not addresses else None
-        dns = DnsSummary(addresses, failure_string(failed.failure, failed.error) if failed else None)
+    if own.probe:
+        failed = own.failed
+        dns = DnsSummary(own.addresses, failure_string(failed.failure, failed.error) if failed else None)
     tcp = tuple(
         ConnectSummary(o.address, o.port, failure_string(o.failure, o.error))
         for o in obs.tcp
