@@ -67,9 +67,8 @@ async def round_trip(
     host: str,
     *,
     body: bytes | None = None,
-    read_body: bool = True,
 ) -> Response:
-    """Send one request and read the response (its body only if ``read_body``)."""
+    """Send one request and read the response, its body up to BODY_CAP."""
     h = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
     headers = [
         ("Host", host),
@@ -107,8 +106,6 @@ async def round_trip(
             response = event
             encoding = dict(_headers(event)).get("content-encoding", "")
             decoder = _Decoder(encoding)
-            if not read_body:
-                break
         elif isinstance(event, h11.Data):
             piece = decoder.feed(bytes(event.data), BODY_CAP + 1 - size)
             chunks.append(piece)
