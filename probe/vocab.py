@@ -23,6 +23,9 @@ class Failure(StrEnum):
     SSL_UNKNOWN_AUTHORITY = "ssl_unknown_authority"
     SSL_INVALID_CERTIFICATE = "ssl_invalid_certificate"
     SSL_FAILED_HANDSHAKE = "ssl_failed_handshake"
+    # ICMP port unreachable to a UDP datagram: nothing listens there (or a
+    # censor forged it). Not connection_refused, which is TCP's RST to a SYN.
+    PORT_UNREACHABLE = "port_unreachable"
     UNKNOWN = "unknown_failure"
 
 
@@ -91,6 +94,9 @@ class Method(StrEnum):
     HTTP_REDIRECT = "http.redirect"
     HTTP_DIFF = "http.diff"
     THROTTLED = "throttled"
+    TCP_FREEZE = "tcp.freeze"
+    UDP_BLOCKED = "udp.blocked"
+    WHITELIST = "whitelist"
 
 
 class Operation(StrEnum):
@@ -102,6 +108,9 @@ class Operation(StrEnum):
     CONNECT = "connect"
     TLS_HANDSHAKE = "tls_handshake"
     HTTP_ROUND_TRIP = "http_round_trip"
+    TRANSFER = "transfer"  # a bounded upload/download over an open connection (freeze, throttle)
+    UDP_SEND = "udp_send"  # one datagram sent (STUN Binding, random payload, a paced flow)
+    UDP_RECEIVE = "udp_receive"  # one datagram (or ICMP error) received
 
 
 class Purpose(StrEnum):
@@ -114,6 +123,10 @@ class Purpose(StrEnum):
     REDIRECT = "redirect"  # a hop of a redirect chain, on a new measured connection
     CONTROL_ADDRESS = "control_address"  # the control resolver's address, measured to compare
     CANARY = "canary"
+    PAIR = "pair"  # a throttling A/B pair: real SNI and decoy SNI, interleaved, to one address
+    CONTROL_TRANSFER = "control_transfer"  # the same transfer at a control peer (the witness)
+    NEUTRAL = "neutral"  # a neutral server of the same protocol, the control (STUN)
+    RANDOM_PAYLOAD = "random_payload"  # a datagram of the same size that is not the protocol
 
 
 class CheckKind(StrEnum):
@@ -122,6 +135,9 @@ class CheckKind(StrEnum):
     TLS = "tls"
     HTTP = "http"
     HTTP_POST = "http_post"
+    THROTTLE = "throttle"
+    FREEZE = "freeze"
+    STUN = "stun"
 
 
 class EndpointState(StrEnum):
@@ -138,3 +154,11 @@ class Confidence(StrEnum):
     HIGH = "high"  # first-party or vendor documentation, or OONI's own code
     MEDIUM = "medium"  # consistent third-party code or a single good secondary source
     LOW = "low"  # a single weak or old source, or inferred
+
+
+class Regime(StrEnum):
+    """What kind of network the vantage is in this cycle (DESIGN.md "Vantage regime")."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"  # nothing answers, the controls included: every endpoint unknown
+    WHITELIST = "whitelist"  # only the domestic canaries answer: the rest is blocked whitelist

@@ -13,9 +13,15 @@ from probe.checks.spec import CheckSpec
 from probe.config.model import Check, Endpoint
 from probe.vocab import Method
 
-REGISTRY: dict[str, CheckSpec] = {
-    spec.kind: spec for spec in (dns.SPEC, tcp.SPEC, tls.SPEC, http.SPEC, http.POST_SPEC)
-}
+# One line per kind, in the order rows and stages list them.
+_KINDS: tuple[CheckSpec, ...] = (
+    dns.SPEC,
+    tcp.SPEC,
+    tls.SPEC,
+    http.SPEC,
+    http.POST_SPEC,
+)
+REGISTRY: dict[str, CheckSpec] = {spec.kind: spec for spec in _KINDS}
 
 
 def usage() -> str:

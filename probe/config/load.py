@@ -129,6 +129,51 @@ def _control_peers(r: NodeReader, node: yaml.Node, key: str) -> tuple[ControlPee
     return tuple(peers) if ok else None
 
 
+def _switch(r: NodeReader, node: yaml.Node, key: str) -> bool | None:
+    return r.scalar(node, key, bool)
+
+
+def _at_most(limit: float, unit: str = "") -> Parse[float]:
+    """A positive duration or count no larger than ``limit``: the bounds volunteers are promised."""
+
+    def parse(r: NodeReader, node: yaml.Node, key: str) -> float | None:
+        value = r.duration(node, key) if unit == "s" else r.positive_int(node, key)
+        if value is not None and not 0 < value <= limit:
+            r.problem(node, key, f"must be above zero and at most {limit:g}{unit}, got {value:g}{unit}")
+            return None
+        return value
+
+    return parse
+
+
+def _servers(r: NodeReader, node: yaml.Node, key: str) -> tuple[tuple[str, int], ...] | None:
+    found = [r.parsed(item, key, values.server) for item in r.sequence(node, key)]
+    return None if None in found else tuple(s for s in found if s is not None)
+
+
+def _canaries(r: NodeReader, node: yaml.Node, key: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """``{RU: [max.ru, ya.ru]}``: domestic canaries per ISO country code."""
+    if not isinstance(node, yaml.MappingNode):
+        r.problem(node, key, "expected a mapping of country code to host names")
+        return None
+    out = []
+    for key_node, value in node.value:
+        country = str(key_node.value)
+        if not (len(country) == 2 and country.isalpha()):
+            r.problem(key_node, key, f"{country!r} is not an ISO 3166 country code (e.g. RU)")
+            return None
+        names = [r.parsed(item, f"{key}.{country}", values.hostname) for item in r.sequence(value, key)]
+        if None in names:
+            return None
+        out.append((country.upper(), tuple(n for n in names if n is not None)))
+    return tuple(out)
+
+
+# Hard ceilings: no config can make a volunteer's probe move more than this.
+MAX_DAILY_BYTES = 50_000_000
+MAX_FLOW_SECONDS = 30.0
+MAX_FLOW_BYTES = 200_000
+
 # In the order problems are reported in when several keys are bad.
 FIELDS: tuple[Field[Any], ...] = (
     _row("probe.id", _text, lambda c, v: replace(c, probe_id=v)),
@@ -157,6 +202,31 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("evidence.max_size", NodeReader.positive_int, lambda c, v: replace(c, evidence_max_bytes=v)),
     _row("test_networks", _networks, lambda c, v: replace(c, test_networks=v)),
     _row("control_peers", _control_peers, lambda c, v: replace(c, control_peers=v)),
+    _row("throttle.confirm", _switch, lambda c, v: replace(c, throttle=replace(c.throttle, confirm=v))),
+    _row(
+        "throttle.daily_bytes",
+        _at_most(MAX_DAILY_BYTES),
+        lambda c, v: replace(c, throttle=replace(c.throttle, daily_bytes=int(v))),
+    ),
+    _row("throttle.every", _timeout, lambda c, v: replace(c, throttle=replace(c.throttle, every=v))),
+    _row(
+        "throttle.pairs",
+        _at_most(10),
+        lambda c, v: replace(c, throttle=replace(c.throttle, pairs=int(v))),
+    ),
+    _row("calls.stun_controls", _servers, lambda c, v: replace(c, calls=replace(c.calls, stun_controls=v))),
+    _row("calls.flow", _switch, lambda c, v: replace(c, calls=replace(c.calls, flow=v))),
+    _row(
+        "calls.flow_seconds",
+        _at_most(MAX_FLOW_SECONDS, "s"),
+        lambda c, v: replace(c, calls=replace(c.calls, flow_seconds=v)),
+    ),
+    _row(
+        "calls.flow_bytes",
+        _at_most(MAX_FLOW_BYTES),
+        lambda c, v: replace(c, calls=replace(c.calls, flow_bytes=int(v))),
+    ),
+    _row("whitelist_canaries", _canaries, lambda c, v: replace(c, whitelist_canaries=v)),
 )
 # Keys read below rather than through a row: they choose services, not settings.
 SERVICE_KEYS = ("catalog", "services", "select")

@@ -105,6 +105,36 @@ class ControlPeer:
 
 
 @dataclass(frozen=True, slots=True)
+class Throttle:
+    """Throttling tests (T1 pairs, T3 confirmation) and the byte budget no setting can exceed."""
+
+    confirm: bool = False  # T3: downloads and uploads at a control peer with the real SNI (opt-in)
+    daily_bytes: int = 5_000_000  # every byte the throttle and freeze tests move, per UTC day
+    every: float = 6 * 3600.0  # T1 pairs at most this often per service unless T0 is suspicious
+    pairs: int = 3  # interleaved real/decoy pairs per T1 run
+
+
+@dataclass(frozen=True, slots=True)
+class Calls:
+    """Call reachability (``stun:`` checks): neutral STUN servers and the optional paced flow."""
+
+    stun_controls: tuple[tuple[str, int], ...] = ()  # (host, port) of neutral STUN servers
+    flow: bool = False  # also a short paced UDP flow to each relay (mid-call cut-offs)
+    flow_seconds: float = 20.0  # bounded: at most 30 s
+    flow_bytes: int = 150_000  # bounded: at most 200 KB
+
+
+# Domestic services a whitelist regime lets through, per ISO country code,
+# used when the config names none for the country. RU: the CIDR-whitelist
+# probe of hyperion-cs/dpi-checkers (ru/dpi-ch default.yaml: max.ru, ya.ru,
+# vk.ru) and the state services portal every regional list carries
+# (hxehex/russia-mobile-internet-whitelist).
+DEFAULT_WHITELIST_CANARIES: dict[str, tuple[str, ...]] = {
+    "RU": ("max.ru", "ya.ru", "vk.ru", "gosuslugi.ru"),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     services: tuple[Service, ...]
@@ -131,6 +161,19 @@ class Config:
     # Reserved space treated as ordinary address space: a private test network
     # or the loopback demo. Never set on a real vantage (it disables dns.bogon there).
     test_networks: tuple[IPNetwork, ...] = ()
+    throttle: Throttle = field(default_factory=Throttle)
+    calls: Calls = field(default_factory=Calls)
+    # (country, canaries) pairs as configured; see ``canaries``.
+    whitelist_canaries: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def canaries(self) -> tuple[str, ...]:
+        """The domestic canaries for this vantage's country (configured, else the built-in ones)."""
+        country = self.country.upper()
+        configured = dict(self.whitelist_canaries)
+        if country in configured:
+            return configured[country]
+        return DEFAULT_WHITELIST_CANARIES.get(country, ())
 
     def service(self, name: str) -> Service:
         for service in self.services:

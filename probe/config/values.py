@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from probe.config.model import IPNetwork, ResolverSpec
+from probe.config.model import IPNetwork, ResolverSpec, is_ip_literal
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -87,3 +87,19 @@ def control_url(value: str) -> str:
     if parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment:
         raise ValueError(f"bad control peer URL {value!r} (only scheme, host and port: the token is a file)")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def server(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (a host name, an IPv4 literal or ``[IPv6]:PORT``), port required."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        ipaddress.ip_address(host)
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = value.rpartition(":")
+        if not host:
+            raise ValueError(f"{value!r} needs HOST:PORT")
+        host = host if is_ip_literal(host) else hostname(host)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} needs a port 1-65535")
+    return host, int(port)

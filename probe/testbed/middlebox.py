@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from probe.testbed.connections import Tasks, cancel_all, tracked
 from probe.testbed.replies import Blockpage, Redirect, reason
 
-__all__ = ["Action", "Blockpage", "CensorProxy", "Pass", "Redirect", "Reset", "Stall"]
+__all__ = ["Action", "Blockpage", "CensorProxy", "Freeze", "Pass", "Redirect", "Reset", "Stall", "Throttle"]
 
 FIRST_FLIGHT_TIMEOUT = 5.0
 MAX_FIRST_FLIGHT = 16384
@@ -42,7 +42,25 @@ class Stall:
     """Read and discard everything, answer nothing, until the client gives up."""
 
 
-Action = Pass | Reset | Stall | Blockpage | Redirect
+@dataclass(frozen=True)
+class Throttle:
+    """Splice, policing each direction to ``rate`` bytes a second after ``burst``
+    bytes: the SNI-triggered throttler of Twitter 2021 (~128 kbit/s both ways)."""
+
+    rate: int = 16_000
+    burst: int = 4096
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Splice the first ``after`` bytes of each direction, then carry nothing and
+    send nothing, no reset either: the 2025 "16 KB" freeze of foreign hosting."""
+
+    after: int = 16_384
+
+
+Action = Pass | Reset | Stall | Blockpage | Redirect | Throttle | Freeze
+SPLICE_CHUNK = 1460  # one segment at a time, so a policed rate is smooth rather than bursty
 
 
 def client_hello_sni(data: bytes) -> str | bool | None:
@@ -136,6 +154,9 @@ class CensorProxy:
     backend: tuple[str, int]
     sni_rules: dict[str, Action] = field(default_factory=dict)
     host_rules: dict[str, Action] = field(default_factory=dict)
+    # What happens to a name no rule names: an IP-class policy (a freeze of
+    # every flow to this address, whatever the SNI) is set here.
+    default: Action = field(default_factory=Pass)
 
     async def __aenter__(self) -> CensorProxy:
         self._tasks: Tasks = set()
@@ -171,7 +192,7 @@ class CensorProxy:
             if not data:
                 return  # connected and hung up (a TCP check): nothing to inspect or forward
             rules = self.sni_rules if data[0] == HANDSHAKE else self.host_rules
-            await self._act(rules.get(name or "", Pass()), data, reader, writer)
+            await self._act(rules.get(name or "", self.default), data, reader, writer)
 
     async def _act(
         self, action: Action, data: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -190,17 +211,39 @@ class CensorProxy:
             location = f"Location: {action.location}\r\n"
             await _answer(_http_response(action.status, b"", location), reader, writer)
         else:
-            await self._splice(data, reader, writer)
+            await self._splice(data, reader, writer, action)
 
-    async def _splice(self, data: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _splice(
+        self,
+        data: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        action: Pass | Throttle | Freeze,
+    ) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.backend)
-        up_writer.write(data)
+        carried = {"up": len(data)}
+        if isinstance(action, Freeze):
+            up_writer.write(data[: action.after])
+        else:
+            up_writer.write(data)
+        loop = asyncio.get_running_loop()
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, way: str) -> None:
+            started = loop.time()
+            size = SPLICE_CHUNK if isinstance(action, Throttle) else 65536
             try:
-                while chunk := await src.read(65536):
+                while chunk := await src.read(size):
+                    done = carried.get(way, 0)
+                    carried[way] = done + len(chunk)
+                    if isinstance(action, Freeze):
+                        chunk = chunk[: max(0, action.after - done)]
+                        if not chunk:
+                            continue  # frozen: read and drop, answer nothing
                     dst.write(chunk)
                     await dst.drain()
+                    if isinstance(action, Throttle) and carried[way] > action.burst:
+                        due = started + (carried[way] - action.burst) / action.rate
+                        await asyncio.sleep(max(0.0, due - loop.time()))
             except OSError:
                 pass  # either side reset: the other learns of it by EOF
             finally:
@@ -209,7 +252,7 @@ class CensorProxy:
                         dst.write_eof()
 
         try:
-            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+            await asyncio.gather(pump(reader, up_writer, "up"), pump(up_reader, writer, "down"))
         finally:
             up_writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):
