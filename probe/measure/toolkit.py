@@ -17,6 +17,7 @@ import aiohttp
 from probe.config.model import Config
 from probe.control.client import ControlClient, Peer
 from probe.measure.asn import AsnDatabase
+from probe.measure.budget import ByteBudget
 from probe.measure.dns import DnsQuery, DnsTarget, SystemResolver, concrete
 from probe.measure.http import HttpFetch
 from probe.measure.tls import TlsContexts
@@ -52,6 +53,9 @@ class Toolkit:
     # every endpoint that needs DNS is then ``error``, never ``unreachable``.
     resolver_problems: tuple[str, ...] = ()
     peers: ControlClient | None = None  # None: no control peer configured
+    # Bytes the throttle and freeze tests may still move today. The daemon
+    # passes one budget to every toolkit it opens, so a reload never resets it.
+    budget: ByteBudget = field(default_factory=lambda: ByteBudget(0))
 
     @property
     def contexts(self) -> TlsContexts:
@@ -78,7 +82,9 @@ def _targets(kit_config: Config, system: SystemResolver) -> tuple[list[DnsTarget
 
 
 @contextlib.asynccontextmanager
-async def open_toolkit(config: Config, *, resources: Resources | None = None) -> AsyncIterator[Toolkit]:
+async def open_toolkit(
+    config: Config, *, resources: Resources | None = None, budget: ByteBudget | None = None
+) -> AsyncIterator[Toolkit]:
     resources = resources or Resources.create(config)
     t = config.timeouts
     resolvers, problems = _targets(config, resources.system)
@@ -106,6 +112,7 @@ async def open_toolkit(config: Config, *, resources: Resources | None = None) ->
                 peers=ControlClient(resources.peers, doh_session, timeout=t.control)
                 if resources.peers
                 else None,
+                budget=budget or ByteBudget(config.throttle.daily_bytes),
             )
         finally:
             dns.close()
