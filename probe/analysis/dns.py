@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from probe.addresses import in_prefixes, is_bogon
 from probe.analysis.fingerprints import match_dns
+from probe.analysis.needs import unanswered_chain
 from probe.config.fingerprints import Fingerprints
 from probe.config.model import Expected, IPNetwork
 from probe.model import DnsObservation, Verdict, Witness
@@ -94,6 +95,8 @@ def dns_failure_verdict(facts: DnsFacts) -> Verdict:
     if failure not in rules:
         return Verdict(Status.UNREACHABLE, None, failure, f"{name}: {failure} at {resolver}")
     method, control_is_witness_enough = rules[failure]
+    if facts.failed is not None and unanswered_chain(facts.failed):
+        control_is_witness_enough = False  # the canary must resolve too (needs_canary asked it)
     if not control_is_witness_enough and not facts.canary_answers:
         # The resolver answers nothing at all: a broken resolver or an
         # offline vantage, not a decision about this name.

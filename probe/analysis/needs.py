@@ -34,8 +34,17 @@ def needs_inspection(failure: Failure | None) -> bool:
 
 
 def needs_canary(probe: Sequence[DnsObservation]) -> bool:
-    """No address and a refusal or silence: does the resolver answer other names at all?"""
-    return not any(o.addresses for o in probe) and any(o.failure in CANARY_WORTHY for o in probe)
+    """No address and a refusal, silence or a chain of CNAMEs leading nowhere:
+    does the resolver answer other names at all?"""
+    return not any(o.addresses for o in probe) and any(
+        o.failure in CANARY_WORTHY or unanswered_chain(o) for o in probe
+    )
+
+
+def unanswered_chain(o: DnsObservation) -> bool:
+    """An empty NOERROR that named a CNAME: a resolver that answers every name
+    this way (the canary too) is broken, not censoring this one."""
+    return o.failure is Failure.DNS_NO_ANSWER and bool(o.cnames)
 
 
 def ordinary_space(endpoint: Endpoint, test_networks: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:

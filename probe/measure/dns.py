@@ -39,6 +39,7 @@ from probe.model import DnsObservation, DnsReply
 from probe.vocab import Failure, Operation, Purpose
 
 Late = asyncio.Future[tuple[DnsReply, ...]] | None
+MAX_CNAME_HOPS = 4  # queries after the first one to follow a chain the resolver left unanswered
 MAX_IN_FLIGHT = 256
 
 
@@ -165,7 +166,39 @@ class DnsQuery:
     ) -> tuple[DnsObservation, Late]:
         """The observation of the first reply, and (UDP) the future of late replies."""
         async with self.in_flight:  # waiting for a slot is not part of the measured query
-            return await self._query(trace, hostname, qtype, target, role)
+            observation, late = await self._query(trace, hostname, qtype, target, role)
+        return await self._follow(trace, observation, target), late
+
+    async def _follow(self, trace: Trace, observation: DnsObservation, target: DnsTarget) -> DnsObservation:
+        """A CNAME with no address: ask for the chain's last name, a few links at most.
+
+        Some resolvers answer only the first link of a chain; read alone, that
+        answer is an empty NOERROR and would pass for a ``dns.no_answer``
+        block. Each follow-up is its own recorded query; a chain that loops
+        or runs past ``MAX_CNAME_HOPS`` stays the unanswered chain it is.
+        """
+        seen = {observation.hostname.lower()}
+        for _ in range(MAX_CNAME_HOPS):
+            if observation.addresses or observation.failure is not Failure.DNS_NO_ANSWER:
+                break
+            if not observation.cnames or observation.cnames[-1].lower() in seen:
+                break
+            name = observation.cnames[-1]
+            seen.add(name.lower())
+            async with self.in_flight:
+                link, late = await self._query(trace, name, observation.qtype, target, observation.role)
+            if late is not None:
+                late.cancel()  # injection is judged on the first query of a name, not on its links
+            observation = replace(
+                observation,
+                duration=link.started + link.duration - observation.started,
+                failure=link.failure,
+                error=link.error,
+                rcode=link.rcode,
+                addresses=link.addresses,
+                cnames=observation.cnames + link.cnames,
+            )
+        return observation
 
     async def _query(
         self, trace: Trace, hostname: str, qtype: str, target: DnsTarget, role: str

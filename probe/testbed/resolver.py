@@ -84,6 +84,15 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Cname:
+    """Answer with a CNAME to ``target`` and nothing else: the addresses, if
+    any, come from asking for ``target`` (a resolver that answers only the
+    first link of a chain, or every name with one)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class Inject:
     """An on-path injector: its ``forged`` reply at once, the genuine one ``delay`` s later.
 
@@ -135,7 +144,7 @@ class SlowRoundRobin:
         return [self.addresses[index % len(self.addresses)]] if self.addresses else []
 
 
-Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject | SlowRoundRobin
+Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject | SlowRoundRobin | Cname
 
 
 def _reply(
@@ -166,6 +175,15 @@ def respond(
             (0.0, _reply(query, rule.forged, dns.rcode.NOERROR)),
             (rule.delay, _reply(query, rule.genuine, dns.rcode.NOERROR)),
         ]
+    if isinstance(rule, Cname):
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.NOERROR)
+        response.answer.append(
+            dns.rrset.from_text_list(
+                query.question[0].name, 60, dns.rdataclass.IN, dns.rdatatype.CNAME, [f"{rule.target}."]
+            )
+        )
+        return [(0.0, response)]
     if isinstance(rule, SlowRoundRobin):  # seen once: a cache miss (DnsServer remembers more)
         return [(rule.delay, _reply(query, rule.nth(0), dns.rcode.NOERROR))]
     codes = {
