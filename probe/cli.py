@@ -1,4 +1,4 @@
-"""Command line: ``msgprobe run | once | demo | control | check-config | targets``.
+"""Command line: ``msgprobe run | once | demo | control | check-config | targets | evidence``.
 
 Flags follow the Prometheus exporter convention (``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``). A config
@@ -12,6 +12,7 @@ import asyncio
 import json
 import resource
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from probe import __version__, logs
 from probe.config.load import load_config
 from probe.config.model import Config
 from probe.config.nodes import ConfigError
+from probe.config.values import duration
+from probe.export.evidence import read_records
+from probe.export.records import iso_time
 
 EXIT_CONFIG = 2
 
@@ -60,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--interval", default="10s", help="cycle interval of the demo daemon")
     demo.add_argument("--probe.id", dest="probe_id", default="demo")
     demo.add_argument("--evidence.path", dest="evidence", type=Path)
+    demo.add_argument(
+        "--regime",
+        choices=("online", "whitelist"),
+        default="online",
+        help="whitelist: the censor lets only the domestic canaries through",
+    )
     _logging_flags(demo)
 
     control = sub.add_parser("control", help="serve as a control peer: measure catalog endpoints for probes")
@@ -78,7 +88,53 @@ def _parser() -> argparse.ArgumentParser:
     targets = sub.add_parser("targets", help="list the catalog")
     targets.add_argument("--config", "--config.file", dest="config", type=Path)
     targets.add_argument("--format", choices=("table", "json"), default="table")
+
+    evidence = sub.add_parser("evidence", help="print the evidence log's records (every generation)")
+    evidence.add_argument("--config", "--config.file", dest="config", type=Path)
+    evidence.add_argument("--file", type=Path, help="the log to read (default: the config's evidence.path)")
+    evidence.add_argument("--service", help="only this service's records")
+    evidence.add_argument("--since", help="only records this recent: a duration (2h, 7d) or ISO 8601 time")
+    evidence.add_argument("--format", choices=("table", "json"), default="table")
     return parser
+
+
+def _since(text: str | None) -> float | None:
+    """``2h``/``7d`` back from now, or an ISO 8601 time; ValueError names what was wrong."""
+    if text is None:
+        return None
+    try:
+        return time.time() - duration(text, limit=3660 * 86_400.0)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use a duration (2h, 7d) or an ISO 8601 time") from None
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    path = args.file or load_config(args.config).evidence_path
+    if path is None:
+        print("msgprobe: no evidence log: the config sets no evidence.path (or give --file)", file=sys.stderr)
+        return 2
+    try:
+        since = _since(args.since)
+    except ValueError as exc:
+        print(f"msgprobe: {exc}", file=sys.stderr)
+        return 2
+    read = read_records(Path(path), service=args.service, since=since)
+    if args.format == "json":
+        for record in read.records:
+            print(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    else:
+        for r in read.records:
+            stamp = iso_time(float(r["time"])) if isinstance(r.get("time"), int | float) else "?"
+            method = f" {r['method']}" if r.get("method") else ""
+            summary = r.get("evidence", {}).get("summary", "") if isinstance(r.get("evidence"), dict) else ""
+            print(f"{stamp}  {r.get('service')}  {r.get('endpoint')}  {r.get('status')}{method}  {summary}")
+    if read.skipped:
+        print(f"msgprobe: {read.skipped} torn or unreadable lines skipped", file=sys.stderr)
+    return 0
 
 
 def _fail_config(exc: ConfigError) -> int:
@@ -109,9 +165,13 @@ async def _once(config: Config, fmt: str) -> str:
             finished=_iso(cycle.finished),
             vantage_online=cycle.vantage_online,
             results=[result_record(r) for r in cycle.results],
+            regime=cycle.regime,
+            canaries=cycle.canary_up,
         )
         return json.dumps(record, indent=2, ensure_ascii=False)
-    return render_table(cycle.results, vantage_online=cycle.vantage_online)
+    return render_table(
+        cycle.results, vantage_online=cycle.vantage_online, regime=cycle.regime, canaries=cycle.canary_up
+    )
 
 
 def _targets(config: Config, fmt: str) -> str:
@@ -163,7 +223,7 @@ async def _demo(args: argparse.Namespace) -> int:
     from probe.testbed.demo import demo_testbed
 
     interval = values.duration(args.interval)
-    async with demo_testbed(probe_id=args.probe_id, interval=interval) as config:
+    async with demo_testbed(probe_id=args.probe_id, interval=interval, regime=args.regime) as config:
         if args.once:
             print(await _once(config, args.format))
             return 0
@@ -194,9 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             config = load_config(args.file)
+            from probe.config.fingerprints import load_fingerprints
+
+            load_fingerprints(config.blockpages)  # what `run` reads at start: a bad file fails here too
             endpoints = sum(len(s.endpoints) for s in config.services)
             print(f"{args.file}: ok ({len(config.services)} services, {endpoints} endpoints)")
             return 0
+        if args.command == "evidence":
+            return _evidence(args)
         if args.command == "targets":
             print(_targets(load_config(args.config), args.format))
             return 0

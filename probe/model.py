@@ -124,6 +124,8 @@ class TlsObservation:
     certificate_error: str | None = None
     purpose: Purpose = Purpose.CHECK
     transaction: int = 0
+    # The server's flight as the kernel counted it (TCP_INFO; None off Linux).
+    bytes_received: int | None = None
 
     def __post_init__(self) -> None:
         if self.decoy and self.purpose is Purpose.CHECK:  # recorded before purposes existed
@@ -162,6 +164,13 @@ class HttpObservation:
     transaction: int = 0
     time_to_first_byte: float | None = None
     reused_connection: bool = False  # rode the TCP/TLS check's own connection
+    # T0 throttling data: every byte of the round trip (head and body), its
+    # goodput, the request's own handshake time (when it made one), and
+    # ``slow``: it timed out after the status line and some body arrived.
+    bytes_received: int = 0
+    goodput: float | None = None  # bytes a second from the first byte to the last
+    handshake_time: float | None = None
+    slow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,3 +248,172 @@ class EndpointResult:
     observations: EndpointObservations
     attempts: int = 1
     findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PairArm:
+    """One arm of a throttling A/B pair: a new connection and handshake with
+    the real SNI (``decoy`` False) or the decoy SNI, then a bounded read."""
+
+    sni: str
+    decoy: bool
+    started: float
+    connect: float | None = None  # connect time (the RTT, as near as a connect shows it)
+    handshake: float | None = None  # ClientHello to handshake done
+    handshake_bytes: int | None = None  # the server flight (kernel count; None off Linux)
+    transfer_bytes: int = 0  # after the handshake (the reply to one GET, bounded)
+    transfer_duration: float = 0.0
+    goodput: float | None = None  # bytes a second of the transfer past its first bytes (None: too few)
+    rates: tuple[float, ...] = ()  # per-interval rates of that part: is it a steady plateau?
+    failure: Failure | None = None
+    error: str | None = None
+    failed_operation: Operation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairsObservation:
+    """A throttle check (T1) at one address: interleaved real/decoy arms, or why none ran."""
+
+    address: str
+    port: int
+    host: str
+    decoy_sni: str
+    reason: str  # why it ran (a T0 suspicion, the schedule) or why not
+    arms: tuple[PairArm, ...] = ()
+    skipped: str | None = None  # "byte budget spent", "not due", ...
+    reserved: int = 0  # bytes reserved from the daily budget
+
+
+@dataclass(frozen=True, slots=True)
+class TransferObservation:
+    """A bounded keep-alive transfer over one open connection (``freeze:PORT`` and its canary).
+
+    ``sent`` and ``received`` are application bytes (plaintext over TLS) up
+    to the moment it ended; ``stalled`` means no byte moved for
+    ``stall_timeout`` seconds with no reset and no EOF (a reset or an EOF is
+    a ``failure`` of its own, never a stall). ``ended`` says, content-free,
+    why a transfer without failure stopped where it did.
+    """
+
+    address: str
+    port: int
+    host: str  # the Host asked for (a canary's name for a canary)
+    sni: str | None  # None: plain TCP
+    purpose: Purpose
+    started: float
+    duration: float
+    failure: Failure | None
+    error: str | None = None
+    sent: int = 0
+    received: int = 0
+    responses: int = 0  # complete responses read
+    stalled: bool = False
+    stall_timeout: float = 0.0
+    rtt: float | None = None  # the connect round trip the stall timeout was derived from
+    target: int = 0  # bytes wanted per direction
+    ended: str = ""  # "target reached", "server closed the connection", "byte budget spent", …
+    transaction: int = 0
+    charged: int = 0  # bytes taken from the daily budget for it
+
+    @property
+    def stall_after_sent(self) -> int | None:
+        return self.sent if self.stalled else None
+
+    @property
+    def stall_after_received(self) -> int | None:
+        return self.received if self.stalled else None
+
+
+@dataclass(frozen=True, slots=True)
+class UdpExchange:
+    """Datagrams sent to one UDP server (a relay, a neutral STUN server) and
+    what came back: the ``stun:`` kind's facts. Never a mapped address: a
+    STUN answer is kept as its type, attribute types and size only."""
+
+    address: str
+    port: int
+    purpose: Purpose  # CHECK (the relay), NEUTRAL (a control), RANDOM_PAYLOAD
+    started: float
+    duration: float
+    failure: Failure | None  # None: answered (STUN: a valid Binding response with our transaction id)
+    error: str | None = None
+    host: str = ""  # the server as configured (neutral servers may be names)
+    tries: int = 0  # datagrams sent
+    rtt: float | None = None  # first counted answer, after the first datagram
+    response_type: int | None = None
+    attributes: tuple[int, ...] = ()  # attribute types of the answer, values never kept
+    response_size: int = 0
+    ignored: tuple[str, ...] = ()  # why other datagrams did not count ("wrong transaction id", ...)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+    @property
+    def answered(self) -> bool:
+        return self.failure is None
+
+
+@dataclass(frozen=True, slots=True)
+class UdpFlow:
+    """A paced run of Binding Requests (a call's packet rate) and which were answered."""
+
+    address: str
+    port: int
+    purpose: Purpose
+    started: float
+    duration: float
+    sent: int
+    answered: int
+    last_answered: int  # 1-based number of the last request answered; 0: none was
+    per_second: tuple[tuple[int, int], ...]  # (sent, answered) for each second of sending
+    stopped: str  # "time" | "bytes" | "failure"
+    failure: Failure | None = None
+    error: str | None = None
+    host: str = ""
+    ignored: int = 0  # datagrams that answered none of our requests
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StunObservation:
+    """One ``stun:`` check at one address: the relay's Binding exchange and its follow-ups."""
+
+    host: str  # the endpoint's host, as the check names it
+    address: str
+    port: int
+    relay: UdpExchange
+    random: UdpExchange | None = None  # only when the relay gave no STUN answer
+    neutral: tuple[UdpExchange, ...] = ()  # the controls, only when the relay gave no STUN answer
+    neutral_unresolved: tuple[str, ...] = ()  # neutral servers whose name did not resolve here
+    flow: UdpFlow | None = None  # calls.flow: the relay's paced flow
+    neutral_flow: UdpFlow | None = None  # the same flow at a neutral server, the witness of a cut-off
+    flow_skipped: str | None = None  # why no flow ran although configured (byte budget)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmArm:
+    """One arm of a T3 confirmation at a control peer: a download then an upload,
+    each on a new connection whose TLS names ``sni`` (the peer accepts any)."""
+
+    sni: str
+    decoy: bool
+    download_bytes: int = 0
+    download_goodput: float | None = None  # past the first 32 KiB
+    upload_bytes: int = 0
+    upload_goodput: float | None = None
+    failure: Failure | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmObservation:
+    """T3 for one endpoint address: interleaved arms at a control peer, or why none ran."""
+
+    address: str  # the endpoint's address whose pairs asked for it
+    host: str
+    decoy_sni: str
+    peer: str  # the peer's label (host:port), never a URL with credentials
+    arms: tuple[ConfirmArm, ...] = ()
+    skipped: str | None = None
+    reserved: int = 0
+    port: int = 0  # the endpoint's port whose throttle check ran it

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from probe.model import EndpointResult
-from probe.vocab import EndpointState, Method, Status
+from probe.vocab import EndpointState, Method, Regime, Status
 
 # Check latencies on a healthy path are tens of ms; censorship timeouts sit
 # at the configured step timeouts (seconds), so the buckets span both.
@@ -67,6 +67,17 @@ class CheckStats:
     durations: Mapping[tuple[str, str], Histogram] = field(default_factory=dict)
 
 
+@dataclass
+class EvidenceHealth:
+    """What /metrics and the status page say of the evidence log (``probe.export.evidence``)."""
+
+    records: int = 0  # records written since start
+    write_errors: int = 0  # writes that failed (records dropped), since start
+    dropped: int = 0  # records lost to those failures
+    bytes: int = 0  # on disk now, every generation
+    last_error: str | None = None  # the latest failure, None once a write succeeds again
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: str
@@ -79,6 +90,9 @@ class Snapshot:
     last_cycle_end: float | None = None
     last_cycle_duration: float | None = None
     vantage_online: bool | None = None  # None until the first cycle ends
+    regime: Regime | None = None  # the last cycle's vantage regime; None until the first cycle ends
+    # The domestic canaries of the last cycle: canary -> its TLS handshake verified.
+    canaries: Mapping[str, bool] = field(default_factory=dict)
     endpoints: tuple[TrackedEndpoint, ...] = ()
     services: tuple[ServiceView, ...] = ()
     stats: CheckStats = field(default_factory=CheckStats)
@@ -89,6 +103,12 @@ class Snapshot:
     # Control peers asked since start: peer -> (answered last time it was asked, why not).
     # A peer never asked is absent: nothing is known of it yet.
     controls: Mapping[str, tuple[bool, str | None]] = field(default_factory=dict)
+
+    # The daily byte budget of the throttle and freeze tests (None: not known yet).
+    budget_used: int | None = None
+    budget_limit: int | None = None
+    # The evidence log's health (None: no evidence log configured).
+    evidence: EvidenceHealth | None = None
 
     @property
     def ready(self) -> bool:

@@ -25,6 +25,12 @@ def on_domains(host: str, domains: Sequence[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
+def slow_text(o: HttpObservation) -> str:
+    """``slow: 6,144 bytes in 10.0 s (614 B/s)``: the body that arrived before the timeout."""
+    per_second = o.body_length / o.duration if o.duration > 0 else 0.0
+    return f"slow: {o.body_length:,} bytes in {o.duration:.1f} s ({per_second:,.0f} B/s)"
+
+
 def http_verdict(
     attempts: Sequence[HttpObservation], domains: Sequence[str], fingerprints: Fingerprints
 ) -> Verdict | None:
@@ -57,6 +63,19 @@ def http_verdict(
                     witnesses=(Witness("domains", ", ".join(domains)),),
                 )
         return None
+    if real.slow:
+        # A timeout after the status line and part of the body is a slow
+        # transfer: the server answered and the path carries bytes, only too
+        # slowly. A decoy Host proves nothing here (a name-triggered policer
+        # lets a short decoy through as fast as a congested link would), so
+        # it is never http.timeout; the throttle check's pairs are the witness.
+        return Verdict(
+            Status.UNREACHABLE,
+            None,
+            real.failure,
+            f"{label}: {slow_text(real)}",
+            address=real.address,
+        )
     if needs_http_decoy(real) and real.failure is not None:
         decoy = next((o for o in attempts if o.decoy), None)
         # An HTTPS request reset in its own handshake was reset on the SNI, not the request.

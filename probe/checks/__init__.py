@@ -8,7 +8,7 @@ and the result and metric rows.
 
 from __future__ import annotations
 
-from probe.checks import dns, http, tcp, tls
+from probe.checks import dns, freeze, http, stun, tcp, throttle, tls
 from probe.checks.spec import CheckSpec
 from probe.config.model import Check, Endpoint
 from probe.vocab import Method
@@ -20,6 +20,9 @@ _KINDS: tuple[CheckSpec, ...] = (
     tls.SPEC,
     http.SPEC,
     http.POST_SPEC,
+    freeze.SPEC,
+    stun.SPEC,
+    throttle.SPEC,
 )
 REGISTRY: dict[str, CheckSpec] = {spec.kind: spec for spec in _KINDS}
 
@@ -38,15 +41,24 @@ def parse_check(text: str, host: str) -> Check:
 
 
 def specs_for(endpoint: Endpoint) -> list[CheckSpec]:
-    """The kinds an endpoint's checks use, in registry order (a host name always resolves)."""
+    """The kinds an endpoint's checks use, in registry order.
+
+    A host name always resolves (dns), and every per-address kind's connect
+    is judged by the tcp kind's findings: a ``tls:443``-only endpoint whose
+    connect fails is not "ok" because no handshake was ever tried."""
     kinds: set[str] = {c.kind for c in endpoint.checks}
     if not endpoint.is_ip:
         kinds.add(dns.SPEC.kind)
+    if any(REGISTRY[k].port is not None for k in kinds):
+        kinds.add(tcp.SPEC.kind)
     return [spec for kind, spec in REGISTRY.items() if kind in kinds]
 
 
 def applicable_methods(endpoint: Endpoint) -> tuple[Method, ...]:
-    """Methods an endpoint can be blocked by: its kinds' methods, in vocabulary order."""
+    """Methods an endpoint can be blocked by: its kinds' methods, in vocabulary order.
+
+    ``whitelist`` is every endpoint's: the vantage regime decides it, not a kind."""
     kinds = {c.kind for c in endpoint.checks}
     possible = {m for spec in REGISTRY.values() if spec.kind in kinds for m in spec.methods}
+    possible.add(Method.WHITELIST)
     return tuple(m for m in Method if m in possible)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from probe.analysis.endpoint import AnalysisInput
-from probe.analysis.http import http_verdict
+from probe.analysis.http import http_verdict, slow_text
 from probe.analysis.http_diff import http_diff
 from probe.analysis.needs import needs_http_decoy
 from probe.checks import args
@@ -40,7 +40,7 @@ async def _run(ctx: PortContext, check: Check) -> None:
     method = "POST" if check.kind == CheckKind.HTTP_POST else "GET"
     first = await kit.http(ctx.trace, check.url, method, ctx.address, conn=ctx.take())
     ctx.recorded.http.append(first)
-    if needs_http_decoy(first):
+    if needs_http_decoy(first) and not first.slow:
         decoy = await kit.http(ctx.trace, check.url, method, ctx.address, decoy_host=kit.config.decoy_host)
         ctx.recorded.http.append(decoy)
 
@@ -59,6 +59,20 @@ def _findings(obs: EndpointObservations, inp: AnalysisInput, verb: str) -> list[
             verdict = http_diff(real, obs.controls, inp.fingerprints)
         if verdict is not None:
             out.append(Finding(CheckKind.HTTP, verdict))
+    return out
+
+
+def _timing(h: HttpObservation) -> dict[str, object]:
+    """T0: what the round trip moved and how fast (throttling shows here first)."""
+    out: dict[str, object] = {"bytes_received": h.bytes_received}
+    if h.handshake_time is not None:
+        out["handshake_s"] = round(h.handshake_time, 4)
+    if h.time_to_first_byte is not None:
+        out["time_to_first_byte_s"] = round(h.time_to_first_byte, 4)
+    if h.goodput is not None:
+        out["goodput_Bps"] = round(h.goodput, 1)
+    if h.slow:
+        out["slow"] = slow_text(h)
     return out
 
 
@@ -82,6 +96,7 @@ def _rows(obs: EndpointObservations, verdict: Verdict, verb: str) -> list[CheckR
             detail["redirect_limit_reached"] = True
         if h.failed_operation is not None:
             detail["failed_operation"] = h.failed_operation.value
+        detail |= _timing(h)
         if retry is not None:
             detail |= {"decoy_host": retry.host, "decoy_ok": retry.failure is None}
         ok = h.failure is None and not blocked_here

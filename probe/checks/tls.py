@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 
 from probe.analysis.endpoint import AnalysisInput
+from probe.analysis.goodput import handshake_timing
 from probe.analysis.needs import needs_decoy, needs_inspection
 from probe.analysis.transport import tls_verdict
 from probe.checks import args
@@ -99,6 +100,7 @@ def _rows(obs: EndpointObservations, endpoint: Endpoint, verdict: Verdict) -> li
         decoy = next((d for d in same if d.purpose is Purpose.DECOY), None)
         inspected = next((d for d in same if d.purpose is Purpose.INSPECT), None)
         detail: dict[str, object] = {"sni": t.sni, "version": t.version, "cipher": t.cipher}
+        detail |= handshake_timing(t)
         certificate = t.certificate or (inspected.certificate if inspected else None)
         if certificate is not None:
             detail |= {

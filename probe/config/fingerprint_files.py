@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from probe.config.fingerprint_schema import SECTIONS, Entry
-from probe.config.nodes import NodeReader
+from probe.config.nodes import CONSTRUCT_ERRORS, NodeReader
 
 _SECTION = re.compile(rf"^({'|'.join(SECTIONS)}):[ \t]*$")
 _ENTRY = "  - {"  # how the generator starts an entry's line
@@ -117,7 +117,12 @@ def _yaml_entries(path: Path, problems: list[str]) -> list[Entry]:
                 if key in value:
                     r.problem(key_node, f"{section}[{index}].{key}", "duplicate key")
                     continue
-                value[key] = constructor.construct_object(value_node, deep=True)
+                try:
+                    value[key] = constructor.construct_object(value_node, deep=True)
+                except CONSTRUCT_ERRORS as exc:
+                    problem = getattr(exc, "problem", None) or str(exc)
+                    r.problem(value_node, f"{section}[{index}].{key}", f"not a valid value ({problem})"[:200])
+                    continue
                 lines[key] = key_node.start_mark.line + 1
             entries.append(Entry(section, index, item.start_mark.line + 1, value, lines))
     problems.extend(r.problems)

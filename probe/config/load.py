@@ -169,6 +169,30 @@ def _canaries(r: NodeReader, node: yaml.Node, key: str) -> tuple[tuple[str, tupl
     return tuple(out)
 
 
+def _port(r: NodeReader, node: yaml.Node, key: str) -> int | None:
+    port = r.positive_int(node, key)
+    if port is not None and port > 65535:
+        r.problem(node, key, f"must be a port number (1-65535), got {port}")
+        return None
+    return port
+
+
+def _generations(r: NodeReader, node: yaml.Node, key: str) -> int | None:
+    value = r.scalar(node, key, int)
+    if value is not None and not 0 <= value <= 100:
+        r.problem(node, key, f"must be 0-100 old files, got {value}")
+        return None
+    return value
+
+
+def _age(r: NodeReader, node: yaml.Node, key: str) -> float | None:
+    seconds = r.duration(node, key, limit=366 * 86_400.0)
+    if seconds == 0:
+        r.problem(node, key, "must be greater than zero")
+        return None
+    return seconds
+
+
 # Hard ceilings: no config can make a volunteer's probe move more than this.
 MAX_DAILY_BYTES = 50_000_000
 MAX_FLOW_SECONDS = 30.0
@@ -181,8 +205,9 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("probe.asn", _text, lambda c, v: replace(c, asn=v)),
     _row("interval", NodeReader.duration, lambda c, v: replace(c, interval=v)),
     _row("jitter", NodeReader.duration, lambda c, v: replace(c, jitter=v)),
-    _row("concurrency", NodeReader.positive_int, lambda c, v: replace(c, concurrency=v)),
-    _row("confirm", NodeReader.positive_int, lambda c, v: replace(c, confirm=v)),
+    # Sockets a volunteer's device can hold open, and cycles a block can wait to be confirmed.
+    _row("concurrency", _at_most(4096), lambda c, v: replace(c, concurrency=int(v))),
+    _row("confirm", _at_most(100), lambda c, v: replace(c, confirm=int(v))),
     _row("timeouts.dns", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, dns=v))),
     _row("timeouts.connect", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, connect=v))),
     _row("timeouts.tls", _timeout, lambda c, v: replace(c, timeouts=replace(c.timeouts, tls=v))),
@@ -200,6 +225,8 @@ FIELDS: tuple[Field[Any], ...] = (
     _row("blockpages", _fingerprint_files, lambda c, v: replace(c, blockpages=v)),
     _row("evidence.path", NodeReader.path_value, lambda c, v: replace(c, evidence_path=v)),
     _row("evidence.max_size", NodeReader.positive_int, lambda c, v: replace(c, evidence_max_bytes=v)),
+    _row("evidence.keep", _generations, lambda c, v: replace(c, evidence_keep=v)),
+    _row("evidence.max_age", _age, lambda c, v: replace(c, evidence_max_age=v)),
     _row("test_networks", _networks, lambda c, v: replace(c, test_networks=v)),
     _row("control_peers", _control_peers, lambda c, v: replace(c, control_peers=v)),
     _row("throttle.confirm", _switch, lambda c, v: replace(c, throttle=replace(c.throttle, confirm=v))),
@@ -227,6 +254,7 @@ FIELDS: tuple[Field[Any], ...] = (
         lambda c, v: replace(c, calls=replace(c.calls, flow_bytes=int(v))),
     ),
     _row("whitelist_canaries", _canaries, lambda c, v: replace(c, whitelist_canaries=v)),
+    _row("whitelist_canary_port", _port, lambda c, v: replace(c, whitelist_canary_port=v)),
 )
 # Keys read below rather than through a row: they choose services, not settings.
 SERVICE_KEYS = ("catalog", "services", "select")
@@ -300,10 +328,10 @@ def load_config(path: Path | None = None, *, select: tuple[str, ...] = ()) -> Co
     path = path or builtin_path("probe.yaml")
     r = NodeReader(path)
     root = r.parse()
-    if root is None:
+    if root is None and r.problems:
         raise ConfigError(r.problems)
-    if isinstance(root, yaml.ScalarNode) and root.value == "":
-        root = yaml.MappingNode("tag:yaml.org,2002:map", [])
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.value == ""):
+        root = yaml.MappingNode("tag:yaml.org,2002:map", [])  # an empty file: every default
     top = r.mapping(root, "", _allowed(""))
     config = _settings(r, top, Config(path=path, services=()))
     services = _services(r, top, select)

@@ -126,9 +126,12 @@ class Calls:
 
 # Domestic services a whitelist regime lets through, per ISO country code,
 # used when the config names none for the country. RU: the CIDR-whitelist
-# probe of hyperion-cs/dpi-checkers (ru/dpi-ch default.yaml: max.ru, ya.ru,
-# vk.ru) and the state services portal every regional list carries
-# (hxehex/russia-mobile-internet-whitelist).
+# probe of hyperion-cs/dpi-checkers (ru/dpi-ch/config/default.yaml at 53a8250,
+# 2026-08-07: https://max.ru/, https://ya.ru/, https://vk.ru/; Max, VK's state
+# messenger, is whitelisted: net4people/bbs#490, controls-throttling.md B5, C)
+# and the state services portal every regional list carries
+# (hxehex/russia-mobile-internet-whitelist; the research names the list, not
+# this entry). Canaries are witnesses, never catalog services.
 DEFAULT_WHITELIST_CANARIES: dict[str, tuple[str, ...]] = {
     "RU": ("max.ru", "ya.ru", "vk.ru", "gosuslugi.ru"),
 }
@@ -154,6 +157,10 @@ class Config:
     blockpages: tuple[Path, ...] = ()  # fingerprint files, read in order; () is the built-in one
     evidence_path: Path | None = None
     evidence_max_bytes: int = 20_000_000
+    # Old generations kept, and their age at most: (keep + 1) x max_size on disk,
+    # about 100 MB by default, which a Raspberry Pi's SD card holds.
+    evidence_keep: int = 4
+    evidence_max_age: float = 30 * 86_400.0
     probe_id: str = ""
     country: str = ""
     asn: str = ""
@@ -165,6 +172,8 @@ class Config:
     calls: Calls = field(default_factory=Calls)
     # (country, canaries) pairs as configured; see ``canaries``.
     whitelist_canaries: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The canaries' HTTPS port: 443 on a real vantage; a test network moves it.
+    whitelist_canary_port: int = 443
 
     @property
     def canaries(self) -> tuple[str, ...]:

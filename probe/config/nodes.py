@@ -34,6 +34,10 @@ KIND_NAMES: dict[type, str] = {
 }
 
 
+# Counts and sizes beyond 2^53 are typos, and they would not survive JSON.
+MAX_INT = 2**53
+
+
 class ConfigError(Exception):
     """A config that cannot be used; ``problems`` holds one line per problem."""
 
@@ -58,6 +62,13 @@ def one_of(choices: Iterable[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+# What constructing one scalar can raise on hostile input: an unknown or
+# unsafe tag (ConstructorError), `!!int 0b2` and 5,000-digit integers
+# (ValueError), `!!bool maybe` (KeyError), `!!timestamp notadate`
+# (AttributeError), `!!binary` of bad base64 (binascii.Error, a ValueError).
+CONSTRUCT_ERRORS = (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
 class NodeReader:
     """Reads one file's nodes; each method records a problem and returns None on bad input."""
 
@@ -79,12 +90,29 @@ class NodeReader:
             return None
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:
+            self.problems.append(f"{self.path}: not valid YAML: nested too deeply")
+            return None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
             reason = getattr(exc, "problem", None) or str(exc)
             self.problems.append(f"{self.path}{line}: not valid YAML: {reason}")
             return None
+
+    def construct(self, node: yaml.ScalarNode, key: str) -> tuple[bool, object]:
+        """The scalar's value as YAML types it; (False, None) with a problem recorded if it has none."""
+        try:
+            return True, self._constructor.construct_object(node)
+        except CONSTRUCT_ERRORS as exc:
+            tag = node.tag.rsplit(":", 1)[-1] if node.tag else "?"
+            # A ConstructorError's `problem` is the reason without the marks (we name the line).
+            text = getattr(exc, "problem", None) or str(exc)
+            if "Exceeds the limit" in text:
+                text = "too many digits"
+            detail = " ".join(text.split())[:120]
+            self.problem(node, key, f"not a valid {tag} value ({detail})" if detail else f"not a valid {tag}")
+            return False, None
 
     def mapping(self, node: yaml.Node, key: str, allowed: Iterable[str]) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
@@ -114,14 +142,16 @@ class NodeReader:
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, key, f"expected {wanted}")
             return None
-        value = self._constructor.construct_object(node)
+        ok, value = self.construct(node, key)
+        if not ok:
+            return None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         # A bare 12389 or 1.5 where text is wanted (an AS number, a version) is meant as text.
         if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(node, key, f"expected {wanted}, got {value!r}")
+            self.problem(node, key, f"expected {wanted}, got {values.short(value)}")
             return None
         return value
 
@@ -147,12 +177,15 @@ class NodeReader:
             self.problem(node, key, f"{text!r} is not a valid {kind.__name__} (use {allowed})")
             return None
 
-    def duration(self, node: yaml.Node, key: str) -> float | None:
+    def duration(self, node: yaml.Node, key: str, limit: float = values.MAX_DURATION) -> float | None:
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, key, "expected a duration such as 30s or 5m")
             return None
+        ok, value = self.construct(node, key)
+        if not ok:
+            return None
         try:
-            return values.duration(self._constructor.construct_object(node))
+            return values.duration(value, limit)
         except ValueError as exc:
             self.problem(node, key, str(exc))
             return None
@@ -161,6 +194,9 @@ class NodeReader:
         value = self.scalar(node, key, int)
         if value is not None and value < 1:
             self.problem(node, key, f"must be at least 1, got {value}")
+            return None
+        if value is not None and value > MAX_INT:
+            self.problem(node, key, f"must be at most {MAX_INT} (2^53), got a {len(str(value))}-digit number")
             return None
         return value
 
@@ -174,7 +210,14 @@ class NodeReader:
 
     def existing_file(self, node: yaml.Node, key: str) -> Path | None:
         path = self.path_value(node, key)
-        if path is not None and not path.is_file():
+        if path is None:
+            return None
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a name too long for the file system, a path through a file…
+            self.problem(node, key, f"cannot use {values.short(str(path))}: {exc.strerror or exc}")
+            return None
+        if not found:
             self.problem(node, key, f"no such file: {path}")
             return None
         return path

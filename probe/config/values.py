@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from urllib.parse import urlsplit
 
 from probe.config.model import IPNetwork, ResolverSpec, is_ip_literal
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9_-]{1,63}\.?$", re.I)
 
 
-def duration(value: object) -> float:
+# No setting of the probe means anything beyond a week; a larger number is a
+# typo, and .inf would make `once` never finish.
+MAX_DURATION = 7 * 86_400.0
+
+
+def duration(value: object, limit: float = MAX_DURATION) -> float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"expected a duration such as 30s or 5m, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value.strip())
-        if not match:
-            raise ValueError(f"bad duration {value!r} (use e.g. 500ms, 30s, 5m, 1h)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 0:
-        raise ValueError(f"duration {value!r} is negative")
+        raise ValueError(f"expected a duration such as 30s or 5m, got {short(value)}")
+    try:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = _DURATION.match(value.strip())
+            if not match:
+                raise ValueError(f"bad duration {short(value)} (use e.g. 500ms, 30s, 5m, 1h)")
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError:
+        seconds = math.inf
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number of seconds, not NaN")
+    if seconds < 0 or math.copysign(1.0, seconds) < 0:
+        raise ValueError(f"duration {short(value)} is negative")
+    if seconds > limit:
+        raise ValueError(f"duration {short(value)} is longer than {limit / 86400:g}d ({limit:g}s)")
     return seconds
+
+
+def short(value: object) -> str:
+    """A value as a message quotes it: a 5,000-digit number is not quoted whole."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def hostname(value: str) -> str:

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from probe.analysis.dns import DnsFacts
-from probe.model import EndpointObservations
+from probe.measure.transfer import BUDGET_SPENT
+from probe.model import EndpointObservations, StunObservation, TransferObservation
 from probe.vocab import Purpose, failure_string
 
 PATH = "/v1/measure"
@@ -161,11 +162,35 @@ class HttpSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferSummary:
+    """A freeze check's transfer at the control: byte counts and outcome, never content."""
+
+    address: str
+    port: int
+    sent: int
+    received: int
+    stalled: bool
+    failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StunSummary:
+    """A stun check at the control: did the relay answer a Binding Request (never the mapped address)."""
+
+    address: str
+    port: int
+    answered: bool
+    failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     dns: DnsSummary | None
     tcp: tuple[ConnectSummary, ...]
     tls: tuple[TlsSummary, ...]
     http: tuple[HttpSummary, ...]
+    transfer: tuple[TransferSummary, ...] = ()  # freeze checks (absent from older controls)
+    stun: tuple[StunSummary, ...] = ()  # stun checks (absent from older controls)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +216,21 @@ class Summary:
                     "header_names": list(h.header_names),
                 }
                 for h in self.http
+            ],
+            "transfer": [
+                {
+                    "address": t.address,
+                    "port": t.port,
+                    "sent": t.sent,
+                    "received": t.received,
+                    "stalled": t.stalled,
+                    "failure": t.failure,
+                }
+                for t in self.transfer
+            ],
+            "stun": [
+                {"address": u.address, "port": u.port, "answered": u.answered, "failure": u.failure}
+                for u in self.stun
             ],
         }
 
@@ -243,7 +283,27 @@ class Summary:
             )
             for h in (_object(x, "http[]") for x in _list(d.get("http", []), "http", 64))
         )
-        return cls(dns, tcp, tls, http)
+        transfer = tuple(
+            TransferSummary(
+                _address(t.get("address"), "transfer.address"),
+                _int(t.get("port"), "transfer.port") or 0,
+                _int(t.get("sent"), "transfer.sent") or 0,
+                _int(t.get("received"), "transfer.received") or 0,
+                t.get("stalled") is True,
+                _text(t.get("failure"), "transfer.failure", optional=True),
+            )
+            for t in (_object(x, "transfer[]") for x in _list(d.get("transfer", []), "transfer", 64))
+        )
+        stun = tuple(
+            StunSummary(
+                _address(u.get("address"), "stun.address"),
+                _int(u.get("port"), "stun.port") or 0,
+                u.get("answered") is True,
+                _text(u.get("failure"), "stun.failure", optional=True),
+            )
+            for u in (_object(x, "stun[]") for x in _list(d.get("stun", []), "stun", 64))
+        )
+        return cls(dns, tcp, tls, http, transfer, stun)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,4 +357,14 @@ def summarize(obs: EndpointObservations) -> Summary:
         for h in obs.http
         if not h.decoy
     )
-    return Summary(dns, tcp, tls, http)
+    transfer = tuple(
+        TransferSummary(t.address, t.port, t.sent, t.received, t.stalled, failure_string(t.failure, t.error))
+        for t in obs.other
+        if isinstance(t, TransferObservation) and t.purpose is Purpose.CHECK and t.ended != BUDGET_SPENT
+    )[:64]
+    stun = tuple(
+        StunSummary(o.address, o.port, o.relay.answered, failure_string(o.relay.failure, o.relay.error))
+        for o in obs.other
+        if isinstance(o, StunObservation)
+    )[:64]
+    return Summary(dns, tcp, tls, http, transfer, stun)

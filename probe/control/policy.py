@@ -16,6 +16,13 @@ address on the URL's port; a control here narrows that to its catalog:
 What remains possible is "can the control reach this public address on a
 port of its catalog": the oracle OONI's helper also is, bounded per token by
 ``limits``.
+
+A ``freeze:PORT`` check is accepted like any other configured check: the
+control then moves ~40 KB each way to that catalog address and answers the
+byte counts only. Every such transfer is reserved from the control's own
+daily byte budget (``throttle.daily_bytes``), so no number of probes or
+tokens can make it move more than that in a day; past it, the summary has
+no transfer and the probe has no control witness for a freeze.
 """
 
 from __future__ import annotations

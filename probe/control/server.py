@@ -45,6 +45,8 @@ from probe.control.limits import InFlight, RateLimiter, retry_after
 from probe.control.metrics import ControlMetrics
 from probe.control.policy import Job, Refusal, Result, authorize
 from probe.control.tokens import TokenFile
+from probe.control.transfer import PATHS as TRANSFER_PATHS
+from probe.control.transfer import SINK, SOURCE, Transfers
 from probe.measure.toolkit import Toolkit
 
 if TYPE_CHECKING:
@@ -214,7 +216,7 @@ def _except_measure(inner: Middleware) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == PATH:
+        if request.path == PATH or request.path in TRANSFER_PATHS:
             return await handler(request)
         return await inner(request, handler)
 
@@ -231,6 +233,9 @@ def make_app(control: Control, *, middlewares: Sequence[Middleware] = ()) -> web
 
     app = web.Application(middlewares=[_except_measure(m) for m in middlewares])
     app.router.add_post(PATH, control.measure)
+    transfers = Transfers(control)
+    app.router.add_get(SOURCE, transfers.source)
+    app.router.add_post(SINK, transfers.sink)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/metrics", metrics)
     return app

@@ -30,18 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from probe.state import EvidenceHealth
+
 log = logging.getLogger("msgprobe.evidence")
-
-
-@dataclass
-class EvidenceHealth:
-    """What /metrics and the status page say of the log."""
-
-    records: int = 0  # records written since start
-    write_errors: int = 0  # writes that failed (records dropped), since start
-    dropped: int = 0  # records lost to those failures
-    bytes: int = 0  # on disk now, every generation
-    last_error: str | None = None  # the latest failure, None once a write succeeds again
 
 
 class EvidenceLog:

@@ -28,8 +28,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from probe.analysis.goodput import best_goodput
 from probe.state import DURATION_BUCKETS, Histogram, Snapshot
-from probe.vocab import Method, Status, failure_label
+from probe.vocab import Method, Regime, Status, failure_label
 
 _STATUSES = tuple((status, status.value) for status in Status)
 # The client's own `le` formatting (Go's float syntax), so buckets read as its histograms do.
@@ -102,6 +103,30 @@ METRICS: tuple[MetricSpec, ...] = (
         "Checks run, by failure (closed OONI vocabulary, or none).",
         ("service", "check", "failure"),
     ),
+    MetricSpec(
+        "msgprobe_endpoint_goodput_bytes_per_second",
+        "gauge",
+        "Best goodput of the endpoint's TLS/HTTP steps in the latest cycle (0: none had a rate).",
+        ("service", "endpoint"),
+    ),
+    MetricSpec(
+        "msgprobe_throttle_budget_used_bytes",
+        "gauge",
+        "Bytes of today's (UTC) throttle/freeze byte budget spent or reserved.",
+    ),
+    MetricSpec("msgprobe_throttle_budget_bytes", "gauge", "The daily byte budget (throttle.daily_bytes)."),
+    MetricSpec(
+        "msgprobe_evidence_records_total", "counter", "Evidence records written since start (absent: no log)."
+    ),
+    MetricSpec(
+        "msgprobe_evidence_write_errors_total",
+        "counter",
+        "Evidence writes that failed (a full disk): the records were dropped, measuring went on.",
+    ),
+    MetricSpec(
+        "msgprobe_evidence_dropped_records_total", "counter", "Evidence records lost to failed writes."
+    ),
+    MetricSpec("msgprobe_evidence_bytes", "gauge", "Bytes the evidence log holds on disk, every generation."),
     MetricSpec("msgprobe_cycle_duration_seconds", "gauge", "Wall time of the last measurement cycle."),
     MetricSpec("msgprobe_cycles_total", "counter", "Measurement cycles completed."),
     MetricSpec(
@@ -111,6 +136,18 @@ METRICS: tuple[MetricSpec, ...] = (
         "msgprobe_vantage_online",
         "gauge",
         "1 if the vantage reached the network in the last cycle; 0 means no block is raised.",
+    ),
+    MetricSpec(
+        "msgprobe_vantage_regime",
+        "gauge",
+        "Vantage regime of the last cycle (state set); whitelist: only the domestic canaries answer.",
+        ("regime",),
+    ),
+    MetricSpec(
+        "msgprobe_canary_up",
+        "gauge",
+        "1 if the domestic whitelist canary's TLS handshake verified in the last cycle.",
+        ("canary",),
     ),
     MetricSpec(
         "msgprobe_control_up",
@@ -214,6 +251,11 @@ def _endpoints(f: _Families, s: Snapshot) -> None:
                     {"service": service, "endpoint": endpoint, "check": check},
                     1.0 if ok.get(check, False) else 0.0,
                 )
+            f.add(
+                "msgprobe_endpoint_goodput_bytes_per_second",
+                {"service": service, "endpoint": endpoint},
+                best_goodput(e.latest.observations),
+            )
 
 
 def _services(f: _Families, s: Snapshot) -> None:
@@ -246,10 +288,23 @@ def _daemon(f: _Families, s: Snapshot) -> None:
     if s.last_cycle_duration is not None:
         f.add("msgprobe_cycle_duration_seconds", {}, s.last_cycle_duration)
     f.add("msgprobe_cycles_total", {}, float(s.cycles))
+    if s.evidence is not None:
+        f.add("msgprobe_evidence_records_total", {}, float(s.evidence.records))
+        f.add("msgprobe_evidence_write_errors_total", {}, float(s.evidence.write_errors))
+        f.add("msgprobe_evidence_dropped_records_total", {}, float(s.evidence.dropped))
+        f.add("msgprobe_evidence_bytes", {}, float(s.evidence.bytes))
+    if s.budget_limit is not None:
+        f.add("msgprobe_throttle_budget_used_bytes", {}, float(s.budget_used or 0))
+        f.add("msgprobe_throttle_budget_bytes", {}, float(s.budget_limit))
     if s.last_cycle_end is not None:
         f.add("msgprobe_last_cycle_timestamp_seconds", {}, s.last_cycle_end)
     if s.vantage_online is not None:
         f.add("msgprobe_vantage_online", {}, 1.0 if s.vantage_online else 0.0)
+    if s.regime is not None:
+        for regime in Regime:
+            f.add("msgprobe_vantage_regime", {"regime": regime.value}, 1.0 if s.regime is regime else 0.0)
+    for canary, up in sorted(s.canaries.items()):
+        f.add("msgprobe_canary_up", {"canary": canary}, 1.0 if up else 0.0)
     for peer, (up, _) in sorted(s.controls.items()):
         f.add("msgprobe_control_up", {"peer": peer}, 1.0 if up else 0.0)
     f.add("msgprobe_build_info", {"version": s.version}, 1.0)

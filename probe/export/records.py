@@ -27,7 +27,7 @@ from probe.model import (
     TraceEvent,
 )
 from probe.state import FailureRecord, Snapshot, TrackedEndpoint
-from probe.vocab import Status
+from probe.vocab import Regime, Status
 
 # 2 (December 2026): each result carries its trace (every operation with its
 # name, failure, timing and bytes) and its findings with their witnesses.
@@ -143,14 +143,24 @@ def cycle_record(
     finished: str | float,
     vantage_online: bool,
     results: Sequence[Record],
+    regime: Regime | None = None,
+    canaries: Mapping[str, bool] | None = None,
 ) -> Record:
-    """The envelope of ``msgprobe once --format json``; times as ISO strings or unix seconds."""
+    """The envelope of ``msgprobe once --format json``; times as ISO strings or unix seconds.
+
+    ``regime`` defaults to what ``vantage_online`` says (online or offline);
+    ``canaries`` are the domestic canaries measured, each with whether its
+    TLS handshake verified."""
+    if regime is None:
+        regime = Regime.ONLINE if vantage_online else Regime.OFFLINE
     return {
         "schema": SCHEMA,
         "probe": {key: probe.get(key, "") for key in ("id", "country", "asn", "version")},
         "started": started if isinstance(started, str) else iso_time(started),
         "finished": finished if isinstance(finished, str) else iso_time(finished),
         "vantage_online": vantage_online,
+        "regime": regime.value,
+        "canaries": dict(canaries or {}),
         "results": list(results),
     }
 
@@ -190,10 +200,23 @@ def status_record(s: Snapshot) -> Record:
         "ready": s.ready,
         "cycles": s.cycles,
         "vantage_online": s.vantage_online,
+        "regime": s.regime.value if s.regime is not None else None,
+        "canaries": dict(s.canaries),
         "last_cycle": {
             "started": _iso_or_none(s.last_cycle_start),
             "finished": _iso_or_none(s.last_cycle_end),
             "duration_s": None if s.last_cycle_duration is None else round(s.last_cycle_duration, 3),
+        },
+        # The evidence log's health and where its records are served (null: no log).
+        "evidence": None
+        if s.evidence is None
+        else {
+            "href": "/evidence",
+            "records": s.evidence.records,
+            "write_errors": s.evidence.write_errors,
+            "dropped": s.evidence.dropped,
+            "bytes": s.evidence.bytes,
+            "last_error": s.evidence.last_error,
         },
         "config": {
             "last_reload_successful": s.reload_ok,

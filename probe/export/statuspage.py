@@ -14,7 +14,7 @@ from html import escape
 
 from probe.export.records import iso_time
 from probe.state import FailureRecord, Snapshot, TrackedEndpoint
-from probe.vocab import EndpointState, Status
+from probe.vocab import EndpointState, Regime, Status
 
 SHOWN_FAILURES = 3  # per endpoint; /status has the whole ring buffer
 
@@ -47,7 +47,7 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywher
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;font-weight:600;color:#fff}
 .s-ok{background:#1f7a3a}.s-blocked{background:#b42318}.s-unreachable{background:#b54708}
 .s-down{background:#5b3fa6}.s-unknown{background:#667085}.s-error{background:#8a6d00}
-.s-online{background:#1f7a3a}.s-offline{background:#b42318}
+.s-online{background:#1f7a3a}.s-offline{background:#b42318}.s-whitelist{background:#b42318}
 .muted{color:#667085;font-size:13px}
 .tag{font-size:12px;border:1px solid #98a2b3;border-radius:4px;padding:0 4px;color:#475467}
 ul.failures{margin:0;padding-left:18px}ul.failures li{margin:2px 0}
@@ -83,7 +83,9 @@ def _badge(status: Status | str) -> str:
 
 
 def _header(s: Snapshot, now: float) -> str:
-    if s.vantage_online is None:
+    if s.regime is not None:
+        online = _badge(s.regime.value)
+    elif s.vantage_online is None:
         online = '<span class="muted">not known yet</span>'
     else:
         online = _badge("online") if s.vantage_online else _badge("offline")
@@ -101,8 +103,25 @@ def _header(s: Snapshot, now: float) -> str:
     ]
     if s.country or s.asn:
         items.append(("network", escape(" ".join(x for x in (s.country, s.asn) if x))))
+    if s.canaries:
+        answering = [escape(name) for name, ok in sorted(s.canaries.items()) if ok]
+        failing = [escape(name) for name, ok in sorted(s.canaries.items()) if not ok]
+        words = [f"{', '.join(answering)} answering"] if answering else []
+        words += [f"{', '.join(failing)} failing"] if failing else []
+        items.append(("canaries", "; ".join(words)))
     if not s.reload_ok:
         items.append(("config", _badge("error") + " last reload failed; the previous config runs"))
+    if s.evidence is not None:
+        health = s.evidence
+        link = f'<a href="evidence">{health.records} records</a>, {health.bytes / 1e6:.1f} MB'
+        if health.last_error is not None:
+            link = (
+                _badge("error")
+                + f" not written: {escape(health.last_error)} ({health.dropped} records dropped); "
+                + "measuring goes on, metrics only"
+                + f"; {link}"
+            )
+        items.append(("evidence", link))
     for peer, (up, error) in sorted(s.controls.items()):
         state = (
             _badge("ok") + " answering" if up else _badge("unknown") + f" unreachable: {escape(error or '?')}"
@@ -177,7 +196,14 @@ def _legend() -> str:
 def render_status_page(s: Snapshot, *, now: float | None = None) -> str:
     now = time.time() if now is None else now
     notice = "" if s.ready else '<div class="notice">Waiting for the first measurement cycle to finish.</div>'
-    if s.vantage_online is False:
+    if s.regime is Regime.WHITELIST:
+        up = ", ".join(name for name, ok in sorted(s.canaries.items()) if ok)
+        notice += (
+            '<div class="notice">The vantage is in a <b>whitelist regime</b>: only the domestic canaries '
+            f"({escape(up)}) answer, while the foreign controls and every foreign endpoint fail. "
+            "Services outside the white list are shown blocked with method <code>whitelist</code>.</div>"
+        )
+    elif s.vantage_online is False:
         notice += (
             '<div class="notice">The vantage looks offline: every check failed at the network level, '
             "so no block is raised until it is back.</div>"

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from probe.model import EndpointResult
+from probe.vocab import Regime
 
 _COLUMNS = ("SERVICE", "ENDPOINT", "STATUS", "METHOD", "EVIDENCE")
 
 
-def render_table(results: Sequence[EndpointResult], *, vantage_online: bool, width: int = 160) -> str:
+def vantage_line(regime: Regime, canaries: Mapping[str, bool]) -> str:
+    """The regime in words, with the domestic canaries that decided it."""
+    up = [name for name, ok in canaries.items() if ok]
+    down = [name for name, ok in canaries.items() if not ok]
+    if regime is Regime.WHITELIST:
+        return (
+            f"Vantage in a whitelist regime: only domestic canaries answer ({', '.join(up)}); "
+            "every service outside the white list is blocked."
+        )
+    if regime is Regime.OFFLINE:
+        return "Vantage OFFLINE: nothing answered, the controls included; no block is raised."
+    parts = []
+    if up:
+        parts.append(f"canaries answering: {', '.join(up)}")
+    if down:
+        parts.append(f"canaries failing: {', '.join(down)}")
+    return f"Vantage online ({'; '.join(parts)})." if parts else "Vantage online."
+
+
+def render_table(
+    results: Sequence[EndpointResult],
+    *,
+    vantage_online: bool,
+    width: int = 160,
+    regime: Regime | None = None,
+    canaries: Mapping[str, bool] | None = None,
+) -> str:
     rows = [
         (r.service, r.endpoint, r.verdict.status.value, r.verdict.method or "-", r.verdict.evidence)
         for r in results
@@ -26,5 +53,7 @@ def render_table(results: Sequence[EndpointResult], *, vantage_online: bool, wid
         counts[r.verdict.status.value] = counts.get(r.verdict.status.value, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines.append("")
-    lines.append(f"{len(results)} endpoints: {summary}. Vantage {'online' if vantage_online else 'OFFLINE'}.")
+    if regime is None:
+        regime = Regime.ONLINE if vantage_online else Regime.OFFLINE
+    lines.append(f"{len(results)} endpoints: {summary}. {vantage_line(regime, canaries or {})}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@
     POST /-/reload   reload the config: 200, or 500 with the one-line error
                      (``reload`` serialises itself: the daemon's one lock also covers SIGHUP)
     GET  /status     JSON of the latest state and evidence
+    GET  /evidence   the evidence log's newest records (?service=S&since=UNIX), JSON
     GET  /           the status page
 
 Handlers only read the newest snapshot; none of them starts a measurement.
@@ -16,6 +17,7 @@ basic auth to every route; without it, plain HTTP and no password, so
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from probe.export.evidence import EvidenceLog, read_records
 from probe.export.records import status_record
 from probe.export.scrape import metrics_handler
 from probe.export.statuspage import render_status_page
@@ -39,6 +42,7 @@ log = logging.getLogger("msgprobe")
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
 # Handlers are fast (they render a snapshot), so a SIGTERM never waits long for them.
 SHUTDOWN_TIMEOUT = 1.0
+EVIDENCE_PAGE = 500  # newest records /evidence returns: a page, not the whole disk
 DEFAULT_PORT = 9490
 
 _PAGE_HEADERS = {
@@ -56,6 +60,7 @@ def make_app(
     reload: Reload | None = None,
     cache_metrics: bool = True,
     wall: Callable[[], float] = time.time,
+    evidence: EvidenceLog | None = None,
 ) -> web.Application:
     """The exporter's routes over ``get_snapshot``; ``registry`` must render only from it (see scrape)."""
 
@@ -85,7 +90,25 @@ def make_app(
             headers=_PAGE_HEADERS,
         )
 
+    async def evidence_records(request: web.Request) -> web.Response:
+        """The newest evidence records, filtered: ``/evidence?service=S&since=UNIX``."""
+        if evidence is None:
+            return web.Response(status=404, text="no evidence log configured (evidence.path)\n")
+        try:
+            since = float(request.query["since"]) if "since" in request.query else None
+        except ValueError:
+            return web.Response(status=400, text="since: unix seconds\n")
+        service = request.query.get("service")
+        read = await asyncio.to_thread(read_records, evidence, service=service, since=since)
+        body = json.dumps(
+            {"records": read.records[-EVIDENCE_PAGE:], "skipped": read.skipped, "total": len(read.records)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return web.Response(text=body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
     app = web.Application()
+    app.router.add_get("/evidence", evidence_records)
     app.router.add_get("/metrics", metrics_handler(get_snapshot, registry, cache=cache_metrics))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/healthz", healthy)

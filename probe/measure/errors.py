@@ -5,6 +5,8 @@ Exception tree we see, and what it means on the wire:
     TimeoutError (asyncio.timeout, dns.exception.Timeout) -> generic_timeout_error
     OSError
       ConnectionRefusedError (RST to SYN)                -> connection_refused
+      PortUnreachable (ICMP port unreachable to a UDP
+        datagram, ECONNREFUSED on a connected socket)    -> port_unreachable
       ConnectionResetError (RST mid-stream)              -> connection_reset
       errno EHOSTUNREACH / ENETUNREACH                   -> host_/network_unreachable
     ssl.SSLCertVerificationError (by verify_code)        -> ssl_invalid_hostname /
@@ -57,6 +59,12 @@ class ProtocolViolation(Exception):
     """The peer sent something no conforming server sends (a bound was exceeded)."""
 
 
+class PortUnreachable(OSError):
+    """ICMP port unreachable to a datagram: the kernel reports it on a connected
+    UDP socket as ECONNREFUSED, which for TCP means a RST to the SYN. UDP code
+    raises this instead, so the two never share ``connection_refused``."""
+
+
 # What a hostile or broken network can make a library raise. UnicodeError
 # belongs here: a DNS name or header a server sent may not decode.
 _NETWORK_FACTS = (
@@ -94,6 +102,8 @@ def _classify(exc: BaseException) -> Failure:
         return Failure.EOF
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _classify(exc.os_error)
+    if isinstance(exc, PortUnreachable):
+        return Failure.PORT_UNREACHABLE
     if isinstance(exc, ConnectionRefusedError):
         return Failure.CONNECTION_REFUSED
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):

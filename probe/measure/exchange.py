@@ -27,6 +27,16 @@ MAX_HEADERS = 64
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
+@dataclass(slots=True)
+class Progress:
+    """How far a response got, readable after the read was cut short: a
+    timeout after the status line and some body is a slow transfer (the
+    throttling signature), not silence."""
+
+    status: int | None = None
+    body: int = 0  # body bytes received (before decoding)
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
@@ -67,8 +77,12 @@ async def round_trip(
     host: str,
     *,
     body: bytes | None = None,
+    progress: Progress | None = None,
 ) -> Response:
-    """Send one request and read the response, its body up to BODY_CAP."""
+    """Send one request and read the response, its body up to BODY_CAP.
+
+    ``progress``, when given, is kept up to date as the response arrives."""
+    progress = progress if progress is not None else Progress()
     h = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
     headers = [
         ("Host", host),
@@ -104,9 +118,11 @@ async def round_trip(
             h.receive_data(data)
         elif isinstance(event, h11.Response):
             response = event
+            progress.status = event.status_code
             encoding = dict(_headers(event)).get("content-encoding", "")
             decoder = _Decoder(encoding)
         elif isinstance(event, h11.Data):
+            progress.body += len(event.data)
             piece = decoder.feed(bytes(event.data), BODY_CAP + 1 - size)
             chunks.append(piece)
             size += len(piece)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from probe.analysis.goodput import rate
 from probe.measure import tcp, tls
-from probe.measure.exchange import Response, round_trip
+from probe.measure.exchange import Progress, Response, round_trip
 from probe.measure.tcp import Connection
 from probe.measure.tls import TlsContexts
 from probe.measure.trace import Trace
@@ -57,10 +58,27 @@ def with_host(url: str, host: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Moved:
+    """What a round trip moved (T0 throttling data), successful or not."""
+
+    received: int = 0
+    goodput: float | None = None
+    handshake: float | None = None
+    status: int | None = None  # set on a failed round trip that got its status line
+    body: int = 0  # body bytes of a failed round trip
+
+
+@dataclass(frozen=True, slots=True)
 class _Failed:
     failure: Failure | None
     error: str | None
     operation: Operation
+    moved: _Moved = _Moved()
+
+    @property
+    def slow(self) -> bool:
+        """Timed out after the status line and some body: a slow transfer, not silence."""
+        return self.failure is Failure.TIMEOUT and self.moved.status is not None and self.moved.body > 0
 
 
 class HttpFetch:
@@ -117,6 +135,7 @@ class HttpFetch:
                 deadline,
             )
             if isinstance(outcome, _Failed):
+                moved = outcome.moved
                 return HttpObservation(
                     url,
                     method,
@@ -130,8 +149,14 @@ class HttpFetch:
                     redirects=tuple(hops),
                     failed_operation=outcome.operation,
                     reused_connection=reused,
+                    status=moved.status if outcome.slow else None,
+                    body_length=moved.body if outcome.slow else 0,
+                    bytes_received=moved.received,
+                    goodput=moved.goodput,
+                    handshake_time=moved.handshake,
+                    slow=outcome.slow,
                 )
-            response, transaction, first_byte = outcome
+            response, transaction, first_byte, moved = outcome
             location = dict(response.headers).get("location")
             if response.status in _REDIRECTS and location:
                 target = urljoin(current, location)
@@ -163,6 +188,9 @@ class HttpFetch:
                 transaction=transaction,
                 time_to_first_byte=first_byte,
                 reused_connection=reused,
+                bytes_received=moved.received,
+                goodput=moved.goodput,
+                handshake_time=moved.handshake,
             )
 
     async def _dial(
@@ -185,13 +213,14 @@ class HttpFetch:
         conn: Connection | None,
         purpose: Purpose,
         deadline: float,
-    ) -> tuple[Response, int, float | None] | _Failed:
+    ) -> tuple[Response, int, float | None, _Moved] | _Failed:
         if conn is None:
             dialed = await self._dial(trace, url, address, purpose, deadline)
             if isinstance(dialed, _Failed):
                 return dialed
             conn = dialed
         parts = urlsplit(url)
+        handshake_time = None
         try:
             if parts.scheme == "https" and not conn.tls:
                 context = self.contexts.inspect if purpose is Purpose.DECOY else self.contexts.verify
@@ -201,8 +230,10 @@ class HttpFetch:
                 )
                 if shake.failure is not None:
                     return _Failed(shake.failure, shake.error, Operation.TLS_HANDSHAKE)
+                handshake_time = shake.duration
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             body = POST_BODY if method == "POST" else None
+            progress = Progress()
             with trace.op(
                 Operation.HTTP_ROUND_TRIP,
                 transaction=conn.transaction,
@@ -213,11 +244,16 @@ class HttpFetch:
             ) as op:
                 conn.op = op
                 async with _deadline(trace, deadline):
-                    response = await round_trip(conn, method, target, parts.netloc, body=body)
+                    response = await round_trip(
+                        conn, method, target, parts.netloc, body=body, progress=progress
+                    )
             conn.op = None
+            span = op.duration - op.first_byte if op.first_byte is not None else 0.0
+            moved = _Moved(op.received, rate(op.received, span), handshake_time)
             if op.failure is not None:
-                return _Failed(op.failure, op.error, Operation.HTTP_ROUND_TRIP)
-            return response, conn.transaction, op.first_byte
+                moved = replace(moved, status=progress.status, body=progress.body)
+                return _Failed(op.failure, op.error, Operation.HTTP_ROUND_TRIP, moved)
+            return response, conn.transaction, op.first_byte, moved
         finally:
             conn.abort()
 

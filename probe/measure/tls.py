@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from probe.measure import tcpinfo
 from probe.measure.tcp import Connection
 from probe.measure.trace import Trace
 from probe.model import Certificate, TlsObservation
@@ -159,6 +160,9 @@ async def handshake(
         version, suite = ssl_object.version(), ssl_object.cipher()
         cipher = suite[0] if suite else None
         certificate, certificate_error = _certificate(conn, context.verify_mode != ssl.CERT_NONE)
+    # The server's flight (T0 throttling data): TLS runs right after connect, so
+    # everything the kernel received so far is the handshake's.
+    flight = tcpinfo.bytes_received(conn.sock) if op.failure is None else None
     return TlsObservation(
         conn.address,
         conn.port,
@@ -174,4 +178,5 @@ async def handshake(
         certificate_error,
         purpose,
         conn.transaction,
+        flight,
     )

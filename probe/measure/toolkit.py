@@ -20,6 +20,7 @@ from probe.measure.asn import AsnDatabase
 from probe.measure.budget import ByteBudget
 from probe.measure.dns import DnsQuery, DnsTarget, SystemResolver, concrete
 from probe.measure.http import HttpFetch
+from probe.measure.pairs import PairsLog
 from probe.measure.tls import TlsContexts
 
 
@@ -31,6 +32,7 @@ class Resources:
     peers: tuple[Peer, ...] = ()  # control peers with their tokens read
     # The loopback demo's simulated routing (tcp.connect); empty on a real vantage.
     route: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    udp_route: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)  # the same, for UDP
 
     @classmethod
     def create(cls, config: Config) -> Resources:
@@ -56,6 +58,8 @@ class Toolkit:
     # Bytes the throttle and freeze tests may still move today. The daemon
     # passes one budget to every toolkit it opens, so a reload never resets it.
     budget: ByteBudget = field(default_factory=lambda: ByteBudget(0))
+    # When throttle pairs last ran where, and what they saw (kept by the daemon across cycles).
+    pairs_log: PairsLog = field(default_factory=PairsLog)
 
     @property
     def contexts(self) -> TlsContexts:
@@ -83,7 +87,11 @@ def _targets(kit_config: Config, system: SystemResolver) -> tuple[list[DnsTarget
 
 @contextlib.asynccontextmanager
 async def open_toolkit(
-    config: Config, *, resources: Resources | None = None, budget: ByteBudget | None = None
+    config: Config,
+    *,
+    resources: Resources | None = None,
+    budget: ByteBudget | None = None,
+    pairs_log: PairsLog | None = None,
 ) -> AsyncIterator[Toolkit]:
     resources = resources or Resources.create(config)
     t = config.timeouts
@@ -113,6 +121,7 @@ async def open_toolkit(
                 if resources.peers
                 else None,
                 budget=budget or ByteBudget(config.throttle.daily_bytes),
+                pairs_log=pairs_log if pairs_log is not None else PairsLog(),
             )
         finally:
             dns.close()

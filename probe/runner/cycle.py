@@ -4,6 +4,12 @@ An endpoint that is not ok is measured again at once (``retries`` times) and
 kept only if the attempts agree, so ``msgprobe once`` never reports a block
 it saw a single time. The daemon passes ``retries=0`` and confirms across
 cycles instead (``probe.analysis.confirm``).
+
+The vantage's domestic canaries (``Config.canaries``) are measured in the
+same cycle, under the same slots and deadline, as endpoints of a synthetic
+service: dns, then tcp and a verified tls on their HTTPS port. They are never
+judged and never exported as endpoints; their observations only decide the
+regime (``probe.analysis.vantage.regime``): online, offline or whitelist.
 """
 
 from __future__ import annotations
@@ -18,17 +24,18 @@ from probe.addresses import is_bogon
 from probe.analysis.confirm import agree
 from probe.analysis.endpoint import AnalysisInput
 from probe.analysis.needs import needs_peer_control, ordinary_space
-from probe.analysis.vantage import apply_overload, apply_vantage, vantage_online
+from probe.analysis.vantage import apply_overload, apply_regime, canary_verified, regime
 from probe.checks.analyze import analyze_endpoint
 from probe.checks.flow import measure_endpoint
 from probe.config.fingerprints import Fingerprints
-from probe.config.model import Endpoint, Service
+from probe.config.model import Check, Config, Endpoint, Service
 from probe.control.api import MAX_ADDRESSES, Request
 from probe.measure.toolkit import Toolkit
 from probe.model import EndpointObservations, EndpointResult, Verdict
 from probe.runner.lag import monitored
-from probe.vocab import Status
+from probe.vocab import CheckKind, Regime, Status
 
+CANARY_SERVICE = "_canaries"  # never a catalog name: those cannot start with "_"
 DEADLINE_EVIDENCE = "not measured: the cycle deadline was reached first"
 log = logging.getLogger("msgprobe")
 
@@ -40,6 +47,17 @@ class CycleResult:
     vantage_online: bool
     results: tuple[EndpointResult, ...]
     max_lag: float = 0.0  # seconds the event loop ran late at worst: the probe's own load
+    regime: Regime = Regime.ONLINE
+    canaries: tuple[EndpointObservations, ...] = ()  # the domestic canaries, as measured
+
+    def __post_init__(self) -> None:
+        if not self.vantage_online and self.regime is not Regime.OFFLINE:  # built without a regime
+            object.__setattr__(self, "regime", Regime.OFFLINE)
+
+    @property
+    def canary_up(self) -> dict[str, bool]:
+        """Each canary: did its TLS handshake verify this cycle."""
+        return {c.endpoint: canary_verified(c) for c in self.canaries}
 
     @property
     def controls(self) -> dict[str, tuple[bool, str | None]]:
@@ -54,6 +72,14 @@ class CycleResult:
     @property
     def duration(self) -> float:
         return self.finished - self.started
+
+
+def canary_service(config: Config) -> Service:
+    """The canaries as endpoints: dns, tcp and verified tls on their HTTPS port."""
+    port = config.whitelist_canary_port
+    checks = (Check(CheckKind.DNS), Check(CheckKind.TCP, port=port), Check(CheckKind.TLS, port=port))
+    endpoints = tuple(Endpoint(name, checks, source="whitelist canary") for name in config.canaries)
+    return Service(CANARY_SERVICE, "whitelist canaries", endpoints)
 
 
 def _unmeasured(service: Service, endpoint: Endpoint) -> EndpointResult:
@@ -129,19 +155,32 @@ async def run_cycle(
     slot = asyncio.Semaphore(config.concurrency)
     pairs = [(s, e) for s in services for e in s.endpoints]
     done: dict[int, EndpointResult] = {}
+    canaries = canary_service(config)
+    canary_done: dict[int, EndpointObservations] = {}
 
     async def one(index: int, service: Service, endpoint: Endpoint) -> None:
         done[index] = await _endpoint(kit, fingerprints, service, endpoint, slot, retries)
 
+    async def canary(index: int, endpoint: Endpoint) -> None:
+        canary_done[index] = await measure_endpoint(kit, canaries, endpoint, slot)
+
     async with monitored() as lag:
         try:
             async with asyncio.timeout(config.timeouts.cycle), asyncio.TaskGroup() as group:
+                # First in line for the slots: a few handshakes, and the regime needs them.
+                for index, endpoint in enumerate(canaries.endpoints):
+                    group.create_task(canary(index, endpoint))
                 for index, (service, endpoint) in enumerate(pairs):
                     group.create_task(one(index, service, endpoint))
         except TimeoutError:
             pass  # what finished stands; the rest is reported as not measured
     results = [done.get(i) or _unmeasured(s, e) for i, (s, e) in enumerate(pairs)]
-    online = vantage_online([r.observations for r in results])
+    seen = tuple(
+        canary_done.get(i) or EndpointObservations(CANARY_SERVICE, e.host)
+        for i, e in enumerate(canaries.endpoints)
+    )
+    current = regime([r.observations for r in results], seen)
     shortest = min(config.timeouts.dns, config.timeouts.connect, config.timeouts.tls, config.timeouts.http)
-    results = apply_overload(apply_vantage(results, online), lag.max_lag, shortest)
-    return CycleResult(started, wall(), online, tuple(results), lag.max_lag)
+    results = apply_overload(apply_regime(results, current, seen), lag.max_lag, shortest)
+    online = current is not Regime.OFFLINE
+    return CycleResult(started, wall(), online, tuple(results), lag.max_lag, current, seen)

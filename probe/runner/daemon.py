@@ -24,6 +24,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,10 +35,13 @@ from probe.export.evidence import EvidenceLog
 from probe.export.metrics import snapshot_registry
 from probe.export.records import result_record
 from probe.export.web import bound_addresses, make_app, serve
+from probe.measure.budget import ByteBudget
+from probe.measure.pairs import PairsLog
 from probe.measure.toolkit import Resources, open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
 from probe.runner.scheduler import Clock, Scheduler
 from probe.runner.tracker import Tracker
+from probe.state import Snapshot
 from probe.vocab import Status
 
 if TYPE_CHECKING:  # loaded by the CLI when --web.config.file is given; bcrypt is imported only then
@@ -79,31 +83,64 @@ class Daemon:
         # At start nothing else runs yet, so loading on the caller's thread blocks nobody.
         self.config, self.fingerprints, self.resources = load_all(load)  # ConfigError: nothing starts
         self.tracker = Tracker(self.config, started=wall())
+        # One budget and one pairs log for the daemon's lifetime: neither a
+        # cycle nor a reload may hand the throttle tests a fresh day's bytes
+        # or forget when pairs last ran. A reload changes the limit only.
+        self.budget = ByteBudget(self.config.throttle.daily_bytes, clock=wall)
+        self.pairs_log = PairsLog()
+        self._view: tuple[Snapshot, Snapshot] | None = None
         self.scheduler = Scheduler(self.config.interval, self.config.jitter, clock=clock)
         path = evidence_path or self.config.evidence_path
-        self.evidence = EvidenceLog(path, self.config.evidence_max_bytes) if path else None
-        self.registry = snapshot_registry(lambda: self.tracker.snapshot)
+        self.evidence = (
+            EvidenceLog(
+                path,
+                self.config.evidence_max_bytes,
+                keep=self.config.evidence_keep,
+                max_age=self.config.evidence_max_age,
+            )
+            if path
+            else None
+        )
+        self.registry = snapshot_registry(self.snapshot)
         self.stop = asyncio.Event()
         self.listening = asyncio.Event()
         self.address: str | None = None
         self._reload_lock = asyncio.Lock()  # SIGHUP and POST /-/reload alike; see the module docstring
         self._signalled: set[asyncio.Task[tuple[bool, str]]] = set()  # SIGHUP reloads still running
 
+    def snapshot(self) -> Snapshot:
+        """The tracker's snapshot with the byte budget as of its making: a new
+        object only when the tracker's changes (the scrape cache keys on it)."""
+        base = self.tracker.snapshot
+        if self._view is None or self._view[0] is not base:
+            view = replace(
+                base,
+                budget_used=self.budget.used,
+                budget_limit=self.budget.limit,
+                evidence=replace(self.evidence.health) if self.evidence else None,
+            )
+            self._view = (base, view)
+        return self._view[1]
+
     async def reload(self) -> tuple[bool, str]:
         """Load the config again; ``(True, "reloaded")`` or ``(False, first line of the error)``."""
         async with self._reload_lock:
             try:
                 loaded = await asyncio.to_thread(load_all, self.load)
-            except (ConfigError, OSError) as exc:
+            except Exception as exc:
+                # A bad file is a ConfigError; anything else is a bug in loading, and
+                # a reload must still answer, count as failed and keep the old config.
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 log.error(
                     "config reload refused; keeping the running config",
+                    exc_info=None if isinstance(exc, (ConfigError, OSError)) else exc,
                     extra={"fields": {"error": message}},
                 )
                 self.tracker.record_reload(False, self.wall())
                 return False, message
             config = loaded.config
             self.config, self.fingerprints, self.resources = loaded
+            self.budget.limit = config.throttle.daily_bytes
             self.scheduler.interval, self.scheduler.jitter = config.interval, config.jitter
             self.tracker.configure(config)
             self.tracker.record_reload(True, self.wall())
@@ -125,7 +162,9 @@ class Daemon:
 
     async def cycle(self) -> CycleResult:
         config = self.config
-        async with open_toolkit(config, resources=self.resources) as kit:
+        async with open_toolkit(
+            config, resources=self.resources, budget=self.budget, pairs_log=self.pairs_log
+        ) as kit:
             result = await run_cycle(kit, self.fingerprints, config.services, wall=self.wall)
         before = {(e.service, e.endpoint): e.status for e in self.tracker.snapshot.endpoints}
         snapshot = self.tracker.apply(result)
@@ -172,7 +211,7 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        app = make_app(lambda: self.tracker.snapshot, registry=self.registry, reload=self.reload)
+        app = make_app(self.snapshot, registry=self.registry, reload=self.reload, evidence=self.evidence)
         runner = await serve(app, self.listen, web_config=self.web_config)
         self.address = (bound_addresses(runner) or ["?"])[0]
         self.listening.set()

@@ -103,6 +103,8 @@ class Tracker:
             last_cycle_end=cycle.finished,
             last_cycle_duration=cycle.duration,
             vantage_online=cycle.vantage_online,
+            regime=cycle.regime,
+            canaries=cycle.canary_up,
             controls={**self._snapshot.controls, **cycle.controls},
         )
         self._publish()

@@ -26,6 +26,7 @@ from probe.testbed.pki import Leaf, TestCA
 from probe.testbed.replies import RKN_BLOCKPAGE, Blockpage, Redirect
 from probe.testbed.resolver import Answer, DnsServer, Drop, Inject, NoAnswer, NxDomain, Refused, ServFail
 from probe.testbed.servers import Hops, Huge, Page, Slow, Status, WebServer
+from probe.testbed.stun import CutOff, Garbage, Respond, StunServer, Swallow
 
 __all__ = [
     "RKN_BLOCKPAGE",
@@ -34,9 +35,11 @@ __all__ = [
     "Blockpage",
     "CensorProxy",
     "ClosedPort",
+    "CutOff",
     "DnsServer",
     "DohServer",
     "Drop",
+    "Garbage",
     "Hops",
     "Huge",
     "Inject",
@@ -48,10 +51,13 @@ __all__ = [
     "Redirect",
     "Refused",
     "Reset",
+    "Respond",
     "ServFail",
     "Slow",
     "Stall",
     "Status",
+    "StunServer",
+    "Swallow",
     "TestCA",
     "WebServer",
 ]

@@ -7,7 +7,10 @@ address reach the genuine servers, as packets from abroad would reach the
 real service while the probe's go through the censor (``tcp.connect``'s
 ``route``). Its resolver is the truthful control DoH server. It answers with
 the same API, policy, bounds and summaries as a real peer: the demo then
-proves ``tcp.timeout``, ``tcp.refused`` and ``http.diff``.
+proves ``tcp.timeout``, ``tcp.refused`` and ``http.diff``. It serves HTTPS
+with a leaf of the testbed's CA (the probe gets the bundle in its
+``ControlPeer``), as a real peer must for the throttle confirmation (T3),
+whose transfers reach it with any SNI.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from aiohttp import web
+
 from probe.config.model import Config, ControlPeer, Service, is_ip_literal
 from probe.control import tokens
-from probe.control.server import Control, make_app, running
+from probe.control.server import Control, make_app
 from probe.export.web import bound_addresses
 from probe.measure.toolkit import Resources, open_toolkit
 from probe.testbed.scenarios import CONTROL_PEER_IP, GENUINE_IP, LoopbackCensor
@@ -43,9 +48,18 @@ async def control_peer(bed: LoopbackCensor, config: Config, workdir: Path) -> As
     token_file = workdir / "control-token"
     token_file.write_text(token + "\n", encoding="utf-8")
     token_file.chmod(0o600)
-    resources = replace(Resources.create(peer_config), route=route)
+    neutral = bed.neutral_stun.address
+    udp_route = {(address, bed.stun_port): neutral for address in addresses}
+    resources = replace(Resources.create(peer_config), route=route, udp_route=udp_route)
+    leaf = bed.ca.issue([CONTROL_PEER_IP])
     async with open_toolkit(peer_config, resources=resources) as kit:
         control = Control(peer_config, kit, tokens.TokenFile(token_store))
-        async with running(make_app(control), f"{CONTROL_PEER_IP}:0") as runner:
+        # No access log: it prints peer addresses (as ``probe.control.server.running``).
+        runner = web.AppRunner(make_app(control), access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, CONTROL_PEER_IP, 0, ssl_context=leaf.server_context()).start()
             address = bound_addresses(runner)[0]
-            yield ControlPeer(f"http://{address}", token_file)
+            yield ControlPeer(f"https://{address}", token_file, ca_bundle=bed.bundle)
+        finally:
+            await runner.cleanup()

@@ -39,7 +39,7 @@ from probe.config.model import Check, Config, Endpoint, Expected, ResolverSpec, 
 from probe.testbed.blackhole import BlackholeListener
 from probe.testbed.doh import DohServer
 from probe.testbed.fingerprints import BLOCKPAGES
-from probe.testbed.middlebox import Blockpage, CensorProxy, Pass, Redirect, Reset, Stall
+from probe.testbed.middlebox import Blockpage, CensorProxy, Freeze, Pass, Redirect, Reset, Stall, Throttle
 from probe.testbed.pki import Flaw, TestCA
 from probe.testbed.resolver import (
     Answer,
@@ -52,6 +52,7 @@ from probe.testbed.resolver import (
     SlowRoundRobin,
 )
 from probe.testbed.servers import WebServer
+from probe.testbed.stun import Respond, StunServer, Swallow, free_udp_port
 from probe.vocab import CheckKind, EndpointState
 
 DOMAIN = "msgprobe.test"
@@ -102,6 +103,7 @@ class FakeService:
     backend: str = "genuine"
     addresses: int = 1  # >1: partial-blocking scenarios (rules apply to the last address only)
     tcp: str = "open"  # "open" | "closed" (RST) | "blackhole" (SYN dropped)
+    stun: Behaviour = field(default_factory=Respond)  # the UDP relay's rule (probe.testbed.stun)
     state: EndpointState = EndpointState.ACTIVE
 
     @property
@@ -170,6 +172,7 @@ class LoopbackCensor:
         hosts = [WRONG_NAME_IP] + [self._ip(self.first_ip + i) for i in range(self.max_services)]
         self.tls_port = _free_common_port(hosts)
         self.http_port = _free_common_port(hosts)
+        self.stun_port = free_udp_port(hosts)
         leaf = self.ca.issue([f"*.{DOMAIN}", DOMAIN])
         enter = self._stack.enter_async_context
         self.resolver = await enter(
@@ -180,6 +183,7 @@ class LoopbackCensor:
             DohServer({CANARY: Answer([GENUINE_IP])}, default=NxDomain(), host=CONTROL_IP, leaf=control_leaf)
         )
         self.genuine = await enter(WebServer(GENUINE_IP, leaf=leaf))
+        self.neutral_stun = await enter(StunServer(GENUINE_IP))  # the config's calls.stun_controls
         wildcard = [f"*.{DOMAIN}"]
         self.backends = {
             "genuine": self.genuine,
@@ -225,8 +229,18 @@ class LoopbackCensor:
         )
         return Service(fake.name, fake.name, (endpoint,), (DOMAIN,), Expected(prefixes=prefixes))
 
+    async def add_canary(self, name: str) -> str:
+        """A domestic whitelist canary, ``NAME.msgprobe.test``, at an address of its own
+        (it counts against ``max_services``): both resolvers answer it and the censor
+        passes it to the genuine HTTPS server on ``tls_port``. Returns its host name;
+        ``probe.testbed.whitelist.with_canaries`` puts it in a config."""
+        service = await self.add(FakeService(name, checks=("dns", "tcp", "tls")))
+        return service.endpoints[0].host
+
     async def _listen(self, fake: FakeService, ip: str, rules_apply: bool) -> None:
         enter = self._stack.enter_async_context
+        if "stun" in fake.checks:  # UDP: whatever TCP does at this address
+            await enter(StunServer(ip, self.stun_port, fake.stun if rules_apply else Respond()))
         if fake.tcp == "closed":
             return  # nothing listens: the kernel answers SYN with RST
         if fake.tcp == "blackhole":
@@ -261,6 +275,12 @@ class LoopbackCensor:
                 out.append(Check(CheckKind.HTTP, url=f"http://{fake.host}:{self.http_port}{c[5:]}"))
             elif c.startswith("https:/"):
                 out.append(Check(CheckKind.HTTP, url=f"https://{fake.host}:{self.tls_port}{c[6:]}"))
+            elif c == "throttle":
+                out.append(Check(CheckKind.THROTTLE, port=self.tls_port))
+            elif c == "freeze":
+                out.append(Check(CheckKind.FREEZE, port=self.tls_port))
+            elif c == "stun":
+                out.append(Check(CheckKind.STUN, port=self.stun_port, url=f"{fake.host}:{self.stun_port}"))
             elif c == "http_post":
                 out.append(Check(CheckKind.HTTP_POST, url=f"http://{fake.host}:{self.http_port}/api"))
             else:
@@ -294,6 +314,8 @@ class LoopbackCensor:
                 await self._listen(
                     FakeService(e.host.replace(".", "-"), backend="catalog"), ip, rules_apply=False
                 )
+                if any(c.kind == CheckKind.STUN for c in e.checks):  # a relay that answers
+                    await self._stack.enter_async_context(StunServer(ip, self.stun_port))
                 checks = tuple(self._retargeted(c) for c in e.checks)
                 expected = Expected(prefixes=(ipaddress.ip_network(f"{ip}/32"),))
                 endpoints.append(replace(e, checks=checks, expected=expected))
@@ -306,6 +328,8 @@ class LoopbackCensor:
             return replace(check, port=self.http_port if check.port == 80 else self.tls_port)
         if check.kind is CheckKind.DNS:
             return check
+        if check.kind == CheckKind.STUN:
+            return replace(check, port=self.stun_port, url=f"{check.url.rpartition(':')[0]}:{self.stun_port}")
         parts = urlsplit(check.url)
         port = self.tls_port if parts.scheme == "https" else self.http_port
         return replace(check, url=parts._replace(netloc=f"{parts.hostname}:{port}").geturl())
@@ -332,6 +356,7 @@ class LoopbackCensor:
             blockpages=BLOCKPAGES,
             test_networks=(ipaddress.ip_network("127.0.0.0/8"),),
         )
+        base = replace(base, calls=replace(base.calls, stun_controls=(self.neutral_stun.address,)))
         return replace(base, **overrides)
 
 
@@ -361,6 +386,9 @@ DEMO: tuple[FakeService, ...] = (
     ),
     FakeService("http-diff", http=Blockpage(UNKNOWN_PAGE), checks=("dns", "tcp", "http")),
     FakeService("website-down", dns=NxDomain(), control=NxDomain()),
+    FakeService("calls-blocked", stun=Swallow(), checks=("dns", "stun")),
+    FakeService("tcp-freeze", tls=Freeze(16384), checks=("dns", "tcp", "tls", "freeze")),
+    FakeService("throttled", tls=Throttle(32_000, 16_384), checks=("dns", "tls", "https:/huge", "throttle")),
 )
 
 
@@ -386,6 +414,15 @@ def config_document(config: Config) -> dict[str, Any]:
         # A probe in another process must see the testbed's overlay too (its interception CA).
         **({"blockpages": [str(p) for p in config.blockpages]} if config.blockpages else {}),
         "test_networks": [str(n) for n in config.test_networks],
+        "calls": {"stun_controls": [f"{host}:{port}" for host, port in config.calls.stun_controls]},
+        **(
+            {
+                "whitelist_canaries": {country: list(names) for country, names in config.whitelist_canaries},
+                "whitelist_canary_port": config.whitelist_canary_port,
+            }
+            if config.whitelist_canaries
+            else {}
+        ),
         "catalog": "none",
         "services": [
             {

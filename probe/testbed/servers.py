@@ -1,7 +1,8 @@
 """Genuine web servers: the service as it answers when nothing interferes.
 
 Every path has a built-in behaviour: ``/`` and ``/api`` a page with a title
-(any method: OONI's telegram test POSTs to /api and counts any reply),
+(any method: OONI's telegram test POSTs to /api and counts any reply;
+padded as long as a request's ``X-Pad`` header, the freeze check's),
 ``/hop/N`` a redirect chain on the same host (``/hop/N`` → ``/hop/N-1`` …
 → the page), ``/slow`` headers after 30 s (longer than any probe timeout),
 ``/huge`` 8 MiB streamed (the probe must cap what it reads), ``/status/N``
@@ -28,6 +29,7 @@ from probe.testbed.replies import Blockpage, Redirect
 TITLE = "msgprobe testbed: genuine service"
 HUGE_SIZE = 8 * 1024 * 1024
 SLOW_DELAY = 30.0
+PAD_CAP = 8192  # bytes of padding a page echoes back
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,11 @@ def builtin(path: str) -> Behaviour:
 
 async def render(behaviour: Behaviour, request: web.Request) -> web.StreamResponse:
     if isinstance(behaviour, Page):
-        return web.Response(
-            status=behaviour.status, text=page_html(behaviour.title), content_type="text/html"
-        )
+        # A request padded with X-Pad (the freeze check's keep-alive transfer)
+        # gets as many bytes back, as a page with assets would: both directions move.
+        pad = "<!--" + "x" * min(len(request.headers.get("X-Pad", "")), PAD_CAP) + "-->"
+        text = page_html(behaviour.title) + (pad if "X-Pad" in request.headers else "")
+        return web.Response(status=behaviour.status, text=text, content_type="text/html")
     if isinstance(behaviour, Status):
         return web.Response(status=behaviour.code, text=f"status {behaviour.code}")
     if isinstance(behaviour, Blockpage):

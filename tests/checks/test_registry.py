@@ -33,7 +33,12 @@ from tests.checks import head_kind
 from tests.e2e.harness import FINGERPRINTS
 
 # Scenarios beyond the demo that exercise a kind the demo does not.
-EXTRA = (FakeService("post-clean", checks=("dns", "tcp", "http_post")),)
+EXTRA = (
+    FakeService("post-clean", checks=("dns", "tcp", "http_post")),
+    FakeService("freeze-clean", checks=("dns", "tcp", "tls", "freeze")),
+    FakeService("stun-clean", checks=("dns", "stun")),
+    FakeService("throttle-clean", checks=("dns", "tls", "throttle")),
+)
 _SYMBOLS = {
     "dns": "dns",
     "tcp": "tcp",
@@ -41,6 +46,9 @@ _SYMBOLS = {
     "https": "http",
     "http": "http",
     "http_post": "http_post",
+    "freeze": "freeze",
+    "stun": "stun",
+    "throttle": "throttle",
 }
 
 
@@ -63,8 +71,9 @@ def test_every_registered_kind_has_usage_methods_rows_and_a_testbed_scenario() -
     # or with a control peer (tests/e2e/test_controls.py).
     from tests.e2e.test_censor import BLOCKED
     from tests.e2e.test_controls import PROVEN
+    from tests.e2e.test_freeze import PROVEN as FREEZE_PROVEN
 
-    shown = {*BLOCKED.values(), Method.DNS_INJECTED, *PROVEN}
+    shown = {*BLOCKED.values(), Method.DNS_INJECTED, *PROVEN, *FREEZE_PROVEN}
     for method in {m for spec in REGISTRY.values() for m in spec.methods}:
         assert method in shown, method
 

@@ -29,6 +29,8 @@ BLOCKED = {
     "http-timeout": Method.HTTP_TIMEOUT,
     "http-blockpage": Method.HTTP_BLOCKPAGE,
     "http-redirect": Method.HTTP_REDIRECT,
+    "throttled": Method.THROTTLED,
+    "calls-blocked": Method.UDP_BLOCKED,
 }
 
 
@@ -155,3 +157,17 @@ def test_once_retries_confirm_a_block() -> None:
     cycle = run([FakeService("twice", tls=Reset())], retries=1)
     result = cycle.results[0]
     assert (result.verdict.method, result.attempts) == (Method.TLS_RESET, 2)
+
+
+def test_an_endpoint_without_a_tcp_check_whose_connect_fails_is_not_ok() -> None:
+    # tls-only (and http-only) endpoints open the connection too: its failure is theirs.
+    cycle = run(
+        [
+            FakeService("tls-only-closed", tcp="closed", checks=("dns", "tls")),
+            FakeService("https-only-closed", tcp="closed", checks=("dns", "https")),
+            FakeService("clean"),  # the vantage is online
+        ]
+    )
+    for result in cycle.results[:2]:
+        assert result.verdict.status is Status.UNREACHABLE, (result.service, result.verdict)
+        assert "connection_refused" in result.verdict.evidence

@@ -24,13 +24,14 @@ from probe.model import (
 from probe.state import (
     DURATION_BUCKETS,
     CheckStats,
+    EvidenceHealth,
     FailureRecord,
     Histogram,
     ServiceView,
     Snapshot,
     TrackedEndpoint,
 )
-from probe.vocab import EndpointState, Failure, Method, Status
+from probe.vocab import EndpointState, Failure, Method, Regime, Status
 
 NOW = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 STARTED = NOW - 3600
@@ -349,6 +350,8 @@ def scenario() -> Snapshot:
         last_cycle_end=NOW - 2.5,
         last_cycle_duration=3.0,
         vantage_online=True,
+        regime=Regime.ONLINE,
+        canaries={"max.example": True, "ya.example": False},
         endpoints=endpoints,
         services=services,
         stats=stats,
@@ -356,6 +359,11 @@ def scenario() -> Snapshot:
         reload_time=NOW - 1000,
         reloads={"success": 2, "failure": 1},
         config_path="/etc/msgprobe/probe.yaml",
+        budget_used=1_234_567,
+        budget_limit=5_000_000,
+        evidence=EvidenceHealth(
+            records=42, write_errors=1, dropped=3, bytes=123_456, last_error="No space left on device"
+        ),
         controls={
             "control-a.example:9491": (True, None),
             "control-b.example:9491": (False, "connection_reset"),

@@ -107,6 +107,8 @@ def test_cycle_record_envelope() -> None:
         "started": "2024-05-01T12:00:00.000Z",
         "finished": "2024-05-01T12:00:03.000Z",
         "vantage_online": True,
+        "regime": "online",
+        "canaries": {},
         "results": results,
     }
     assert iso_time(NOW + 0.25) == "2024-05-01T12:00:00.250Z"
