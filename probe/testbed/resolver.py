@@ -33,6 +33,7 @@ from typing import cast
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
@@ -81,6 +82,15 @@ class ServFail:
 @dataclass(frozen=True)
 class Drop:
     pass
+
+
+@dataclass(frozen=True)
+class Unrelated:
+    """Answer with A records owned by another name (``owner``) and nothing for
+    the name asked: a record a careless stub would adopt and connect to."""
+
+    owner: str
+    addresses: list[str]
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ class SlowRoundRobin:
         return [self.addresses[index % len(self.addresses)]] if self.addresses else []
 
 
-Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject | SlowRoundRobin | Cname
+Rule = Answer | NxDomain | NoAnswer | Refused | ServFail | Drop | Inject | SlowRoundRobin | Cname | Unrelated
 
 
 def _reply(
@@ -175,6 +185,15 @@ def respond(
             (0.0, _reply(query, rule.forged, dns.rcode.NOERROR)),
             (rule.delay, _reply(query, rule.genuine, dns.rcode.NOERROR)),
         ]
+    if isinstance(rule, Unrelated):
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.NOERROR)
+        if query.question[0].rdtype == dns.rdatatype.A:
+            owner = dns.name.from_text(rule.owner)
+            response.answer.append(
+                dns.rrset.from_text_list(owner, 60, dns.rdataclass.IN, dns.rdatatype.A, rule.addresses)
+            )
+        return [(0.0, response)]
     if isinstance(rule, Cname):
         response = dns.message.make_response(query)
         response.set_rcode(dns.rcode.NOERROR)

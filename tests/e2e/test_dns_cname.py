@@ -12,9 +12,9 @@ from pathlib import Path
 from probe.measure.toolkit import open_toolkit
 from probe.model import EndpointResult
 from probe.runner.cycle import run_cycle
-from probe.testbed.resolver import Answer, Cname
+from probe.testbed.resolver import Answer, Cname, Unrelated
 from probe.testbed.scenarios import CANARY, FakeService, LoopbackCensor
-from probe.vocab import Method, Operation, Status
+from probe.vocab import Failure, Method, Operation, Purpose, Status
 from tests.e2e.harness import FINGERPRINTS
 
 Rules = Callable[[LoopbackCensor, str], None]
@@ -80,3 +80,14 @@ def test_a_cname_loop_ends() -> None:
     queries = [e for e in result.observations.trace if e.operation is Operation.DNS_QUERY]
     assert len(queries) <= 2 * (1 + 4) + 4  # A and AAAA, each at most 4 links, plus control and canary
     assert result.verdict.status is not Status.ERROR
+
+
+def test_records_owned_by_another_name_are_never_adopted() -> None:
+    def rules(bed: LoopbackCensor, ip: str) -> None:
+        bed.resolver.rules["stray.msgprobe.test"] = Unrelated("elsewhere.isp.test", [ip])
+
+    result = _measure(FakeService("stray"), rules)
+    (a,) = [o for o in result.observations.dns if o.role == "probe" and o.qtype == "A"]
+    assert a.addresses == () and a.failure is Failure.DNS_NO_ANSWER
+    assert not [o for o in result.observations.tcp if o.purpose is Purpose.CHECK]  # nothing connected to
+    assert (result.verdict.status, result.verdict.method) == (Status.BLOCKED, Method.DNS_NO_ANSWER)
