@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
+from probe.cli import main
 from probe.config.catalog import load_catalog
 from probe.config.fingerprints import load_fingerprints
 from probe.config.load import load_config
+from probe.config.model import DEFAULT_WHITELIST_CANARIES, Check, Service
 from probe.config.nodes import builtin_path
 from probe.measure.toolkit import open_toolkit
 from probe.runner.cycle import run_cycle
@@ -114,12 +119,79 @@ def test_urls_stay_on_their_endpoint_and_checks_are_supported() -> None:
                 assert urlsplit(c.url).hostname == e.host.strip("[]"), c.url
 
 
+def _checks(service: str, host: str) -> set[str]:
+    (endpoint,) = [e for e in CATALOG[service].endpoints if e.host == host]
+    return {c.label for c in endpoint.checks}
+
+
+def test_the_2026_kinds_sit_where_the_research_puts_them() -> None:
+    # controls-throttling.md C: WhatsApp media CDNs throttled (then NSDI), Telegram slowed in
+    # Feb 2026, Meta's calls filtered by STUN signature.
+    assert {"throttle:443", "freeze:443"} <= _checks("whatsapp", "mmg.whatsapp.net")
+    assert "throttle:443" in _checks("whatsapp", "media-arn2-1.cdn.whatsapp.net")
+    assert "throttle:443" in _checks("telegram", "web.telegram.org")
+    assert "stun:stun.fbsbx.com:3478" in _checks("fbmessenger", "stun.fbsbx.com")
+    assert "updates2.signal.org" in {e.host for e in CATALOG["signal"].endpoints}
+
+
+def test_throttle_freeze_and_stun_checks_are_few_and_measurable() -> None:
+    kinds = (CheckKind.THROTTLE, CheckKind.FREEZE, CheckKind.STUN)
+    new = [(s, e, c) for s, e in ENDPOINTS for c in e.checks if c.kind in kinds]
+    for s, e, c in new:
+        where = f"{s.name}/{e.host} {c.label}"
+        # Active, or legacy where a check's argument is weakly sourced (the fbsbx STUN port).
+        assert e.state in (EndpointState.ACTIVE, EndpointState.LEGACY) and e.source and e.confidence, where
+        assert e.state is EndpointState.ACTIVE or c.kind == CheckKind.STUN, where
+        if c.kind == CheckKind.THROTTLE:
+            # T1 pairs a real SNI with a decoy: only a TLS host has one (never a DC literal).
+            assert not e.is_ip and any(x.kind is CheckKind.TLS and x.port == c.port for x in e.checks), where
+        if c.kind == CheckKind.STUN:
+            assert c.url.rpartition(":")[0].strip("[]") == e.host.strip("[]"), where
+    # Every throttle and freeze byte comes out of one daily budget (5 MB by default), and a
+    # freeze transfer runs every cycle: the catalog spends it on the research's media CDNs only.
+    assert sum(1 for _, _, c in new if c.kind == CheckKind.FREEZE) <= 1
+    assert sum(1 for _, _, c in new if c.kind == CheckKind.THROTTLE) <= 4
+
+
+def test_domestic_canaries_are_never_services() -> None:
+    # Max and the other whitelisted domestic services witness a whitelist regime; their
+    # verdicts are never published as a messenger's.
+    canaries = {c for names in DEFAULT_WHITELIST_CANARIES.values() for c in names} | {"oneme.ru"}
+    assert "max.ru" in canaries
+    assert not CATALOG.keys() & {"max", "vk", "yandex", "gosuslugi"}
+    judged = [f"{s.name}/{e.host}" for s, e in ENDPOINTS if _on(e.host, tuple(canaries))]
+    assert not judged, judged
+
+
+def test_targets_lists_the_new_check_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines()[1:] if line.strip() and len(line.split()) > 3}
+    assert "throttle:443" in rows["mmg.whatsapp.net"] and "freeze:443" in rows["mmg.whatsapp.net"]
+    assert "stun:stun.fbsbx.com:3478" in rows["stun.fbsbx.com"]
+
+
+def _onto_the_testbed(services: list[Service], bed: LoopbackCensor) -> list[Service]:
+    """throttle and freeze ports onto the testbed's TLS port, as retarget does for tcp/tls."""
+    ports = (bed.http_port, bed.tls_port)
+
+    def moved(check: Check) -> Check:
+        if check.kind in (CheckKind.THROTTLE, CheckKind.FREEZE) and check.port not in ports:
+            return replace(check, port=bed.http_port if check.port == 80 else bed.tls_port)
+        return check
+
+    return [
+        replace(s, endpoints=tuple(replace(e, checks=tuple(map(moved, e.checks))) for e in s.endpoints))
+        for s in services
+    ]
+
+
 def test_the_whole_catalog_measures_ok_against_a_clean_loopback_censor() -> None:
     async def scenario() -> tuple[int, set[Status], list[str]]:
         with tempfile.TemporaryDirectory() as workdir:
             count = sum(len(s.endpoints) for s in CATALOG.values())
             async with LoopbackCensor(Path(workdir), max_services=count) as bed:
-                services = await bed.retarget(list(CATALOG.values()))
+                services = _onto_the_testbed(await bed.retarget(list(CATALOG.values())), bed)
                 config = bed.config(services)
                 async with open_toolkit(config) as kit:
                     cycle = await run_cycle(kit, load_fingerprints(), config.services)

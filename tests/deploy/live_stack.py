@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,7 +202,12 @@ def _agent_config(workdir: Path, vantage: Vantage, demo_port: int, write_url: st
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, prometheus: str) -> Iterator[Stack]:
+def running_stack(
+    workdir: Path,
+    prometheus: str,
+    vantages: tuple[Vantage, ...] = VANTAGES,
+    regimes: Mapping[str, str] | None = None,  # vantage id -> `msgprobe demo --regime`
+) -> Iterator[Stack]:
     stack = Stack(workdir)
     try:
         central_port = free_port()
@@ -219,8 +224,9 @@ def running_stack(workdir: Path, prometheus: str) -> Iterator[Stack]:
             ],
         )
         write_url = stack.central_url + "/api/v1/write"
-        for vantage in VANTAGES:
+        for vantage in vantages:
             demo_port = free_port()
+            regime = (regimes or {}).get(vantage.id, "online")
             demo = stack.start(
                 f"demo-{vantage.id}",
                 [
@@ -232,6 +238,8 @@ def running_stack(workdir: Path, prometheus: str) -> Iterator[Stack]:
                     f"127.0.0.1:{demo_port}",
                     "--interval",
                     DEMO_INTERVAL,
+                    "--regime",
+                    regime,
                 ],
             )
             stack.demos[vantage.id] = f"http://127.0.0.1:{demo_port}"

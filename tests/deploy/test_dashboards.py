@@ -52,6 +52,12 @@ PROBE_METRICS = {
     "msgprobe_config_last_reload_successful",
     "msgprobe_config_last_reload_success_timestamp_seconds",
     "msgprobe_config_reloads_total",
+    # throttling, calls and regimes (issue 9)
+    "msgprobe_endpoint_goodput_bytes_per_second",
+    "msgprobe_throttle_budget_used_bytes",
+    "msgprobe_throttle_budget_bytes",
+    "msgprobe_vantage_regime",
+    "msgprobe_canary_up",
 }
 _SERIES_NAME = re.compile(r"\b(msgprobe[:_][a-zA-Z0-9_:]*[a-zA-Z0-9_])\b")
 _IDENTITY_VARIABLES = {"datasource", "country", "asn", "vantage"}
@@ -100,6 +106,25 @@ def test_fleet_overview_has_a_service_by_vantage_state_map() -> None:
     assert (transform["options"]["rowField"], transform["options"]["columnField"]) == ("service", "vantage")
     texts = {m["text"] for m in matrix["fieldConfig"]["defaults"]["mappings"][0]["options"].values()}
     assert {"ok", "blocked", "unreachable", "down", "unknown", "error"} <= texts
+
+
+def test_alert_links_point_at_shipped_dashboards() -> None:
+    uids = set(EXPECTED_UIDS.values())
+    for rule in (r for r in rules() if r.kind == "alert"):
+        link = rule.spec["annotations"].get("dashboard")
+        if link is not None:
+            assert re.match(r"/d/([\w-]+)/", link) and link.split("/")[2] in uids, (rule.name, link)
+
+
+def test_goodput_calls_and_regime_have_panels() -> None:
+    # The throttling, call and whitelist alerts point at panels that show their evidence.
+    queried = {(q.dashboard, name) for q in panel_queries() for name in _names_in(q.expr)}
+    assert ("msgprobe-service", "msgprobe_endpoint_goodput_bytes_per_second") in queried
+    assert any(d == "msgprobe-service" and "stun:" in q.expr for q in panel_queries() for d in [q.dashboard])
+    assert ("msgprobe-fleet", "msgprobe_vantage_regime") in queried
+    assert {
+        ("msgprobe-probe-health", m) for m in ("msgprobe_throttle_budget_used_bytes", "msgprobe_canary_up")
+    } <= queried
 
 
 def test_queries_name_only_series_that_exist() -> None:

@@ -30,7 +30,7 @@ from tests.deploy.live_stack import VANTAGES, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.slow
 
-DATA_TIMEOUT = 90.0  # until both vantages' confirmed blocks are in the central store
+DATA_TIMEOUT = 150.0  # until both vantages' confirmed blocks are in the central store
 SETTLE_TIMEOUT = 30.0  # for rules and rates to catch up with data that has arrived
 
 # The demo scenario (probe.testbed.scenarios.DEMO): service -> blocking method.
@@ -48,11 +48,19 @@ BLOCKED = {
     "http-timeout": "http.timeout",
     "http-blockpage": "http.blockpage",
     "http-redirect": "http.redirect",
+    "calls-blocked": "udp.blocked",
     # Proven by the demo's control peer.
     "tcp-refused": "tcp.refused",
     "tcp-timeout": "tcp.timeout",
     "http-diff": "http.diff",
+    # The kinds DNS/TCP/TLS/HTTP cannot see (calls-blocked: udp.blocked above).
+    "tcp-freeze": "tcp.freeze",
+    "throttled": "throttled",
 }
+# Methods with alerts of their own (MessengerThrottled, MessengerCallsBlocked,
+# ProbeWhitelistRegime), left out of MessengerNewBlock.
+OWN_ALERTS = {"throttled": "MessengerThrottled", "udp.blocked": "MessengerCallsBlocked"}
+NEW_BLOCKS = {s: m for s, m in BLOCKED.items() if m not in OWN_ALERTS}
 STATUS = {
     **dict.fromkeys(BLOCKED, "blocked"),
     "clean-messenger": "ok",
@@ -61,6 +69,11 @@ STATUS = {
 CODE = {"ok": 1, "down": 2, "unknown": 3, "error": 4, "unreachable": 5, "blocked": 6}
 VANTAGE_IDS = {v.id for v in VANTAGES}
 SERVICE = TEMPLATE_VALUES["service"]  # the service the service dashboard is looked at with
+# Panels about one kind of check, looked at with the demo service that has it.
+PANEL_SERVICE = {
+    ("msgprobe-service", "Goodput per endpoint"): "throttled",
+    ("msgprobe-service", "Call reachability (STUN)"): "calls-blocked",
+}
 
 Result = list[dict[str, Any]]
 Expectation = Callable[[Result], list[str]]
@@ -143,17 +156,47 @@ def status_codes(service: str | None = None) -> Expectation:
     return expect
 
 
-def blocked_methods(only_ones: bool) -> Expectation:
+def blocked_methods(only_ones: bool, blocks: dict[str, str] = BLOCKED) -> Expectation:
     def expect(result: Result) -> list[str]:
         got = by(result, "vantage", "service", "method")
         ones = {k for k, v in got.items() if v == 1}
-        wanted = {(v, s, m) for v in VANTAGE_IDS for s, m in BLOCKED.items()}
+        wanted = {(v, s, m) for v in VANTAGE_IDS for s, m in blocks.items()}
         problems = [] if ones == wanted else [f"blocked: missing {wanted - ones}, extra {ones - wanted}"]
         if only_ones and len(got) != len(ones):
             problems.append("samples other than 1")
         return problems
 
     return expect
+
+
+def endpoint_blocked_by(method: str) -> Expectation:
+    """The one demo service blocked by ``method``, at its one endpoint, in every vantage."""
+    (service,) = [s for s, m in BLOCKED.items() if m == method]
+
+    def expect(result: Result) -> list[str]:
+        got = by(result, "vantage", "service", "endpoint", "method")
+        wanted = {(v, service, f"{service}.msgprobe.test", method): 1.0 for v in VANTAGE_IDS}
+        return [] if got == wanted else [f"got {got}, want {wanted}"]
+
+    return expect
+
+
+def per_vantage_and(label: str, wanted: dict[str, float]) -> Expectation:
+    """Exactly these values of ``label`` in every vantage."""
+
+    def expect(result: Result) -> list[str]:
+        got = by(result, "vantage", label)
+        want = {(v, k): n for v in VANTAGE_IDS for k, n in wanted.items()}
+        return [] if got == want else [f"got {got}, want {want}"]
+
+    return expect
+
+
+def stun_checks_silent(result: Result) -> list[str]:
+    # calls-blocked: its relay swallows every datagram.
+    got = by(result, "vantage", "endpoint", "check")
+    problems = [] if {k[0] for k in got} == VANTAGE_IDS else [f"not every vantage: {got}"]
+    return problems + [f"{k}: {v}, want 0" for k, v in got.items() if v != 0 or not k[2].startswith("stun:")]
 
 
 def empty(result: Result) -> list[str]:
@@ -257,6 +300,19 @@ PANELS: dict[tuple[str, str, str], Expectation] = {
     ("msgprobe-probe-health", "Series per vantage", "A"): per_vantage(lambda v: v > 100, "the demo's series"),
     ("msgprobe-probe-health", "Config reload", "A"): per_vantage(equals(1), "successful"),
     ("msgprobe-probe-health", "Control peers answering", "A"): per_vantage(equals(1), "the demo's peer"),
+    # Throttling, calls and regimes.
+    # Goodput of the throttled service's real SNI: the demo's censor polices it to 32 kB/s.
+    ("msgprobe-service", "Goodput per endpoint", "A"): per_vantage(lambda v: 0 < v < 100_000, "policed"),
+    ("msgprobe-service", "Call reachability (STUN)", "A"): stun_checks_silent,
+    ("msgprobe-fleet", "Vantage regime", "A"): per_vantage(equals(1), "online"),
+    ("msgprobe-fleet", "Call reachability per service", "A"): per_vantage_and(
+        "service", {"calls-blocked": 0}
+    ),
+    ("msgprobe-probe-health", "Throttle byte budget", "A"): per_vantage(lambda v: v > 0, "spent by the demo"),
+    ("msgprobe-probe-health", "Throttle byte budget", "B"): per_vantage(equals(5_000_000), "the default cap"),
+    ("msgprobe-probe-health", "Domestic canaries", "A"): per_vantage_and(
+        "canary", {"max.msgprobe.test": 1, "ya.msgprobe.test": 1}
+    ),
 }
 
 RULES: dict[str, Expectation] = {
@@ -266,8 +322,12 @@ RULES: dict[str, Expectation] = {
     "msgprobe:check_duration_seconds:p50_1h": latencies,
     "msgprobe:check_duration_seconds:p90_1h": latencies,
     "msgprobe:check_failures:increase1h": failures_per_vantage,
-    # Every confirmed block is new: nothing was blocked an hour ago (no data then).
-    "MessengerNewBlock": blocked_methods(only_ones=True),
+    # Every confirmed block is new: nothing was blocked an hour ago (no data then);
+    # throttling and blocked calls have alerts of their own.
+    "MessengerNewBlock": blocked_methods(only_ones=True, blocks=NEW_BLOCKS),
+    "MessengerThrottled": endpoint_blocked_by("throttled"),
+    "MessengerCallsBlocked": endpoint_blocked_by("udp.blocked"),
+    "ProbeWhitelistRegime": empty,  # the demo vantages are online
     # Nothing was lifted, both vantages agree, every probe is up, measuring and online.
     "MessengerBlockLifted": empty,
     "MessengerUnreachableOnlyHere": empty,
@@ -291,8 +351,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(workdir, prometheus) as s:
 
         def arrived() -> list[str]:
-            got = by(s.query('msgprobe_service_blocked{service="tls-reset"}'), "vantage")
-            return [] if got == {(v,): 1.0 for v in VANTAGE_IDS} else [f"tls-reset blocked: {got}"]
+            # Every confirmed block, the slow ones too (throttle pairs run at the policed rate).
+            got = by(s.query("msgprobe_service_blocked == 1"), "vantage", "service")
+            wanted = {(v, service): 1.0 for v in VANTAGE_IDS for service in BLOCKED}
+            return [] if got == wanted else [f"blocked: missing {sorted(wanted.keys() - got.keys())}"]
 
         problems = wait_for(arrived, DATA_TIMEOUT)
         if problems:
@@ -342,11 +404,19 @@ def test_every_recording_rule_and_alert_expression_gives_the_scenario(stack: Sta
     _settle(stack, checks)
 
 
+ALERTED = {"MessengerNewBlock", *OWN_ALERTS.values()}
+
+
 def test_new_blocks_are_pending_until_their_for_then_firing(stack: Stack) -> None:
     def alerts() -> list[str]:
-        new = [a for a in stack.api("alerts")["alerts"] if a["labels"]["alertname"] == "MessengerNewBlock"]
-        got = {(a["labels"]["vantage"], a["labels"]["service"], a["labels"]["method"]) for a in new}
-        wanted = {(v, s, m) for v in VANTAGE_IDS for s, m in BLOCKED.items()}
+        new = [a for a in stack.api("alerts")["alerts"] if a["labels"]["alertname"] in ALERTED]
+        got = {
+            (a["labels"]["alertname"], a["labels"]["vantage"], a["labels"]["service"], a["labels"]["method"])
+            for a in new
+        }
+        wanted = {
+            (OWN_ALERTS.get(m, "MessengerNewBlock"), v, s, m) for v in VANTAGE_IDS for s, m in BLOCKED.items()
+        }
         problems = [] if got == wanted else [f"missing {wanted - got}, extra {got - wanted}"]
         # `for: 5m` is longer than this test: every one is pending (firing if the machine is very slow).
         problems += [f"{a['labels']}: {a['state']}" for a in new if a["state"] not in {"pending", "firing"}]
@@ -356,16 +426,17 @@ def test_new_blocks_are_pending_until_their_for_then_firing(stack: Stack) -> Non
                 problems.append(f"{a['labels']}: wrong identity")
             if a["labels"]["severity"] != "warning" or a["labels"]["category"] != "censorship":
                 problems.append(f"{a['labels']}: routing labels")
-        others = {a["labels"]["alertname"] for a in stack.api("alerts")["alerts"]} - {"MessengerNewBlock"}
+        others = {a["labels"]["alertname"] for a in stack.api("alerts")["alerts"]} - ALERTED
         return problems + ([f"unexpected alerts {others}"] if others else [])
 
     _settle(stack, {"alerts": alerts})
     pending = stack.query('ALERTS{alertname="MessengerNewBlock", alertstate=~"pending|firing"}')
-    assert len(pending) == 2 * len(BLOCKED)
+    assert len(pending) == 2 * len(NEW_BLOCKS)
 
 
 def _panel_check(stack: Stack, q: PanelQuery) -> list[str]:
-    expr = substitute(q.expr)
+    service = PANEL_SERVICE.get((q.dashboard, q.panel), SERVICE)
+    expr = substitute(q.expr, {**TEMPLATE_VALUES, "service": service})
     problems = PANELS[(q.dashboard, q.panel, q.ref)](stack.query(expr))
     if not q.instant:  # Grafana asks time series panels for a range
         problems += [f"range: {p}" for p in nonempty(stack.query_range(expr))]
@@ -405,9 +476,9 @@ def test_every_dashboard_variable_lists_the_fleet(stack: Stack) -> None:
 
 
 def test_series_per_vantage(stack: Stack, record_property: Callable[[str, object], None]) -> None:
-    # Reported, for the series budget in deploy/README.md (17 demo endpoints here).
+    # Reported, for the series budget in deploy/README.md (21 demo endpoints here).
     got = by(stack.query('count by (vantage) ({__name__=~"msgprobe_.+|up"})'), "vantage")
     assert set(got) == {(v,) for v in VANTAGE_IDS}
     for (vantage,), n in got.items():
         record_property(f"series_{vantage}", n)
-        assert 100 < n < 2000, f"{vantage}: {n} series for 17 endpoints"
+        assert 100 < n < 3000, f"{vantage}: {n} series for 21 endpoints"

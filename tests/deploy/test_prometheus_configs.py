@@ -110,6 +110,9 @@ EXPECTED_RECEIVER = {
     "ProbeNotMeasuring": "fleet",
     "ProbeVantageOffline": "fleet",
     "ProbeControlUnreachable": "fleet",
+    "MessengerThrottled": "censorship",
+    "MessengerCallsBlocked": "censorship",
+    "ProbeWhitelistRegime": "censorship",
 }
 
 

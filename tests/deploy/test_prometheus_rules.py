@@ -23,6 +23,9 @@ EXPECTED_ALERTS = {
     "ProbeNotMeasuring",
     "ProbeVantageOffline",
     "ProbeControlUnreachable",
+    "MessengerThrottled",
+    "MessengerCallsBlocked",
+    "ProbeWhitelistRegime",
 }
 
 
@@ -76,22 +79,100 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
     assert silent >= EXPECTED_ALERTS, f"never tested silent: {sorted(EXPECTED_ALERTS - silent)}"
 
 
+# The methods with alerts of their own, left out of the new/lifted block events.
+_OWN_ALERTS = '{method!~"throttled|udp[.]blocked|whitelist"}'
+_NOT_WHITELIST = '            unless on (vantage) msgprobe_vantage_regime{regime="whitelist"} == 1\n'
+
 # Each guard of a rule, broken on purpose: the unit tests must notice.
 # (what breaks, text in the rule files, its replacement, the test file that must fail)
 MUTATIONS = [
     (
         "NewBlock forgets the previous day",
-        "            unless on (vantage, service)"
-        " max_over_time(msgprobe_service_blocked[1d] offset 1h) > 0\n",
+        "            unless on (vantage, service)\n"
+        "              max_over_time(msgprobe:service_blocked_by_method:max"
+        f"{_OWN_ALERTS}[1d] offset 1h) > 0\n",
         "",
         "new-block_test.yml",
     ),
     (
         "NewBlock ignores an offline vantage",
-        "          msgprobe:service_blocked_by_method:max == 1\n"
+        f"          msgprobe:service_blocked_by_method:max{_OWN_ALERTS} == 1\n"
         "            and on (vantage) msgprobe_vantage_online == 1\n",
-        "          msgprobe:service_blocked_by_method:max == 1\n",
+        f"          msgprobe:service_blocked_by_method:max{_OWN_ALERTS} == 1\n",
         "new-block_test.yml",
+    ),
+    (
+        "NewBlock raises one alert per service for a whitelist regime",
+        f"          msgprobe:service_blocked_by_method:max{_OWN_ALERTS} == 1\n",
+        "          msgprobe:service_blocked_by_method:max == 1\n",
+        "whitelist-regime_test.yml",
+    ),
+    (
+        "NewBlock counts a whitelist regime as the previous day's block",
+        f"max_over_time(msgprobe:service_blocked_by_method:max{_OWN_ALERTS}[1d] offset 1h)",
+        "max_over_time(msgprobe_service_blocked[1d] offset 1h)",
+        "whitelist-regime_test.yml",
+    ),
+    (
+        "NewBlock doubles MessengerThrottled",
+        f"          msgprobe:service_blocked_by_method:max{_OWN_ALERTS} == 1\n",
+        '          msgprobe:service_blocked_by_method:max{method!~"udp[.]blocked|whitelist"} == 1\n',
+        "throttled_test.yml",
+    ),
+    (
+        "NewBlock doubles MessengerCallsBlocked",
+        f"          msgprobe:service_blocked_by_method:max{_OWN_ALERTS} == 1\n",
+        '          msgprobe:service_blocked_by_method:max{method!~"throttled|whitelist"} == 1\n',
+        "calls-blocked_test.yml",
+    ),
+    (
+        "BlockLifted fires for every service when a whitelist regime ends",
+        f"max_over_time(msgprobe:service_blocked_by_method:max{_OWN_ALERTS}[2h]) == 1",
+        "max_over_time(msgprobe:service_blocked_by_method:max[2h]) == 1",
+        "whitelist-regime_test.yml",
+    ),
+    (
+        "Throttled from an offline vantage",
+        '          msgprobe_endpoint_blocked{method="throttled"} == 1\n'
+        "            and on (vantage) msgprobe_vantage_online == 1\n",
+        '          msgprobe_endpoint_blocked{method="throttled"} == 1\n',
+        "throttled_test.yml",
+    ),
+    (
+        "Throttled on one reading",
+        '          msgprobe_endpoint_blocked{method="throttled"} == 1\n'
+        "            and on (vantage) msgprobe_vantage_online == 1\n"
+        "        for: 15m\n",
+        '          msgprobe_endpoint_blocked{method="throttled"} == 1\n'
+        "            and on (vantage) msgprobe_vantage_online == 1\n"
+        "        for: 5m\n",
+        "throttled_test.yml",
+    ),
+    (
+        "CallsBlocked when all UDP is down",
+        '          msgprobe_endpoint_blocked{method="udp.blocked"} == 1\n',
+        '          msgprobe_check_success{check=~"stun:.+"} == 0\n',
+        "calls-blocked_test.yml",
+    ),
+    (
+        "CallsBlocked from an offline vantage",
+        '          msgprobe_endpoint_blocked{method="udp.blocked"} == 1\n'
+        "            and on (vantage) msgprobe_vantage_online == 1\n",
+        '          msgprobe_endpoint_blocked{method="udp.blocked"} == 1\n',
+        "calls-blocked_test.yml",
+    ),
+    (
+        "WhitelistRegime without a canary as witness",
+        "            and on (vantage) count by (vantage) (msgprobe_canary_up == 1) > 0\n",
+        "",
+        "whitelist-regime_test.yml",
+    ),
+    (
+        "WhitelistRegime on an offline vantage",
+        '          msgprobe_vantage_regime{regime="whitelist"} == 1\n'
+        "            and on (vantage) count by (vantage) (msgprobe_canary_up == 1) > 0\n",
+        '          msgprobe_vantage_regime{regime=~"whitelist|offline"} == 1\n',
+        "whitelist-regime_test.yml",
     ),
     ("NewBlock notifies every flap", "        keep_firing_for: 1h\n", "", "new-block_test.yml"),
     (
@@ -135,9 +216,15 @@ MUTATIONS = [
     ),
     (
         "ProbeVantageOffline on any dip",
-        "        expr: msgprobe_vantage_online == 0\n        for: 15m\n",
-        "        expr: msgprobe_vantage_online == 0\n        for: 5m\n",
+        f"{_NOT_WHITELIST}        for: 15m\n",
+        f"{_NOT_WHITELIST}        for: 5m\n",
         "probe-health_test.yml",
+    ),
+    (
+        "ProbeVantageOffline under a whitelist regime",
+        f"{_NOT_WHITELIST}        for: 15m\n",
+        "        for: 15m\n",
+        "whitelist-regime_test.yml",
     ),
     (
         "ProbeControlUnreachable on one missed cycle",

@@ -12,11 +12,13 @@ import pytest
 from tests.deploy.deploy_files import DEPLOY
 
 # Series that appear only after the first cycle (not in the initial render):
-# the cycle's own gauges, and `up`, which the agent adds.
+# the cycle's own gauges, the daemon's byte budget, and `up`, which the agent adds.
 AFTER_FIRST_CYCLE = (
     "msgprobe_cycle_duration_seconds",
     "msgprobe_last_cycle_timestamp_seconds",
     "msgprobe_vantage_online",
+    "msgprobe_throttle_budget_used_bytes",
+    "msgprobe_throttle_budget_bytes",
 )
 
 
@@ -34,7 +36,7 @@ def budget() -> tuple[int, int, int]:
     from probe.config.load import load_config
     from probe.export.metrics import render_families
     from probe.runner.tracker import Tracker
-    from probe.vocab import Failure
+    from probe.vocab import Failure, Regime
 
     config = load_config(None)
     initial = sum(len(f.samples) for f in render_families(Tracker(config, started=0.0).snapshot))
@@ -45,6 +47,9 @@ def budget() -> tuple[int, int, int]:
         initial
         + checks  # msgprobe_check_success, once a result exists
         + len(endpoints)  # msgprobe_endpoint_last_change_timestamp_seconds
+        + len(endpoints)  # msgprobe_endpoint_goodput_bytes_per_second, once a result exists
+        + len(Regime)  # msgprobe_vantage_regime, a state set
+        + len(config.canaries)  # msgprobe_canary_up (none without a country; 4 for RU)
         + len(AFTER_FIRST_CYCLE)
         + 1  # up
     )

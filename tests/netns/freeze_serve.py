@@ -19,15 +19,14 @@ EOF on stdin or SIGTERM stops it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from pathlib import Path
 
 from probe.testbed import Answer, DnsServer, TestCA, WebServer
 from probe.testbed.resolver import Rule
+from tests.netns.serving import main, stdin_lines, until_stopped
 
 RESOLVER_IP = "10.77.2.70"
 FROZEN_IP = "10.77.2.71"
@@ -72,11 +71,7 @@ class Counting:
 
 
 async def _commands(counters: list[Counting], stop: asyncio.Event) -> None:
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := (await reader.readline()).decode():
-        command = line.strip()
+    async for command in stdin_lines():
         if command != "count":
             print(f"error unknown command {command!r}", flush=True)
             continue
@@ -96,26 +91,8 @@ async def _serve(workdir: Path) -> None:
         for name in ("frozen.msgprobe.test", "home.msgprobe.test"):
             await enter(WebServer(NAMES[name], ca.issue([name]), https_port=443, http_port=8080))
         counters = [await enter(Counting(ip)) for ip in BULK_IPS]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        commands = asyncio.create_task(_commands(counters, stop))
-        print("ready", flush=True)
-        await stop.wait()
-        commands.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await commands
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--workdir", type=Path, required=True)
-    asyncio.run(_serve(parser.parse_args().workdir))
-    return 0
+        await until_stopped(lambda stop: _commands(counters, stop))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_serve, __doc__))

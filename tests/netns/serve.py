@@ -33,11 +33,9 @@ What listens (addresses from ``tests.netns.topology``):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
-import signal
 import sys
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from aiohttp.typedefs import Handler
 
 from probe.testbed import Answer, DnsServer, DohServer, TestCA, WebServer
 from probe.testbed.resolver import Rule
+from tests.netns.serving import main, stdin_lines, until_stopped
 from tests.netns.topology import (
     BLOCKPAGE_IP,
     CHAT_IP,
@@ -114,12 +113,8 @@ class Switch:
 
 async def _commands(chat: Switch, stop: asyncio.Event) -> None:
     """Obey stdin until EOF, then ask the server to stop."""
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     actions = {"stop chat": chat.stop, "reset": chat.start}
-    while line := (await reader.readline()).decode():
-        command = line.strip()
+    async for command in stdin_lines():
         if command not in actions:
             print(f"error unknown command {command!r}", flush=True)
             continue
@@ -143,26 +138,8 @@ async def _serve(workdir: Path) -> None:
         await stack.enter_async_context(DohServer(truth, ca.issue([DOH_IP]), host=DOH_IP, port=443))
         for runner in (await _site(BLOCKPAGE_IP, _blockpage), await _site(DYNAMIC_IP, _dynamic())):
             stack.push_async_callback(runner.cleanup)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        commands = asyncio.create_task(_commands(chat, stop))
-        print("ready", flush=True)
-        await stop.wait()
-        commands.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await commands
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--workdir", type=Path, required=True)
-    asyncio.run(_serve(parser.parse_args().workdir))
-    return 0
+        await until_stopped(lambda stop: _commands(chat, stop))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_serve, __doc__))

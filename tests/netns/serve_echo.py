@@ -9,10 +9,7 @@ A truthful resolver and DoH control; ``ready`` once listening; SIGTERM stops.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +20,7 @@ from aiohttp import web
 
 from probe.testbed import Answer, DnsServer, DohServer, TestCA
 from probe.testbed.resolver import Rule
+from tests.netns.serving import main, until_stopped
 
 ECHO_IP = "10.77.2.120"
 REDIRECT_IP = "10.77.2.121"
@@ -80,20 +78,8 @@ async def _serve(workdir: Path) -> None:
                 stack.push_async_callback(runner.cleanup)
         await stack.enter_async_context(DnsServer(truth, host=RESOLVER_IP, port=53))
         await stack.enter_async_context(DohServer(truth, ca.issue([DOH_IP]), host=DOH_IP, port=443))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print("ready", flush=True)
-        await stop.wait()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", type=Path, required=True)
-    asyncio.run(_serve(parser.parse_args().workdir))
-    return 0
+        await until_stopped()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_serve, __doc__))

@@ -10,15 +10,13 @@ truthful DoH control resolver, then ``ready``; SIGTERM stops it.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import signal
 import sys
 from pathlib import Path
 
 from probe.testbed import Answer, DnsServer, DohServer, TestCA, WebServer
 from probe.testbed.resolver import Rule, SlowRoundRobin
+from tests.netns.serving import main, until_stopped
 
 SERVER_IPS = ("10.77.2.100", "10.77.2.101")
 RESOLVER_IP = "10.77.2.110"
@@ -45,20 +43,8 @@ async def _serve(workdir: Path) -> None:
             await stack.enter_async_context(WebServer(ip, leaf, https_port=443, http_port=80))
         await stack.enter_async_context(DnsServer(rotating, host=RESOLVER_IP, port=53))
         await stack.enter_async_context(DohServer(truth, ca.issue([DOH_IP]), host=DOH_IP, port=443))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print("ready", flush=True)
-        await stop.wait()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", type=Path, required=True)
-    asyncio.run(_serve(parser.parse_args().workdir))
-    return 0
+        await until_stopped()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_serve, __doc__))

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import socket
 import ssl
 import struct
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from probe.testbed import Answer, DnsServer, DohServer, TestCA
 from probe.testbed.resolver import Rule
+from tests.netns.serving import stdin_lines, until_stopped
 
 HEAD_LIMIT = 16 * 1024
 HEAD_TIMEOUT = 10.0
@@ -111,11 +111,7 @@ class CountingServer:
 
 
 async def _commands(server: list[CountingServer], stop: asyncio.Event) -> None:
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := (await reader.readline()).decode():
-        command = line.strip()
+    async for command in stdin_lines():
         if command == "counts":
             counts = {
                 "connections": sum(len(s.connections) for s in server),
@@ -146,16 +142,7 @@ async def _serve(args: argparse.Namespace) -> None:
         ]
         await stack.enter_async_context(DnsServer(truth, host=args.dns, port=53))
         await stack.enter_async_context(DohServer(truth, ca.issue([args.dns]), host=args.dns, port=443))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        commands = asyncio.create_task(_commands(servers, stop))
-        print("ready", flush=True)
-        await stop.wait()
-        commands.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await commands
+        await until_stopped(lambda stop: _commands(servers, stop))
 
 
 def main() -> int:

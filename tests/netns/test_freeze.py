@@ -109,15 +109,9 @@ def network(workdir: Path) -> Iterator[Network]:
     )
     _write(workdir, "control.yaml", _document(workdir))
     with topology.network() as net:
-        for address in ADDRESSES:
-            net.ipn(net.servers, "addr", "add", f"{address}/24", "dev", "s-cs")
-        servers = net.start(
-            net.servers,
-            "servers",
-            [sys.executable, "-m", "tests.netns.freeze_serve", "--workdir", str(workdir)],
-            stdin=True,
+        net.start_servers(
+            "tests.netns.freeze_serve", workdir, addresses=ADDRESSES, stdin=True, timeout=START_TIMEOUT
         )
-        servers.stdout.expect("ready", START_TIMEOUT)
         peer = net.start(
             net.control,
             "control",
@@ -135,11 +129,8 @@ def network(workdir: Path) -> Iterator[Network]:
 
 @pytest.fixture
 def net(network: Network) -> Iterator[Network]:
-    network.flush_censor()
-    try:
+    with network.flushed():
         yield network
-    finally:
-        network.flush_censor()
 
 
 def freeze_service(net: Network) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,7 @@ def test_ten_percent_loss_gives_no_block(tmp_path: Path) -> None:
     statuses: collections.Counter[str] = collections.Counter()
     blocked: list[dict[str, Any]] = []
     with topology.network() as net:
-        for ip in ADDRESSES:
-            net.ipn(net.servers, "addr", "add", f"{ip}/24", "dev", "s-cs")
-        servers = net.start(
-            net.servers,
-            "servers",
-            [sys.executable, "-m", "tests.netns.serve_loss", "--workdir", str(tmp_path)],
-        )
-        servers.stdout.expect("ready", 30.0)
+        net.start_servers("tests.netns.serve_loss", tmp_path, addresses=ADDRESSES)
         net.censor_rule(
             "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", LOSS, "-j", "DROP"
         )

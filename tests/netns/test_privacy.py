@@ -67,14 +67,7 @@ def test_no_output_carries_the_volunteers_address(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(_config(tmp_path)), encoding="utf-8")
     outputs: dict[str, str] = {}
     with topology.network() as net:
-        for ip in ADDRESSES:
-            net.ipn(net.servers, "addr", "add", f"{ip}/24", "dev", "s-cs")
-        servers = net.start(
-            net.servers,
-            "servers",
-            [sys.executable, "-m", "tests.netns.serve_echo", "--workdir", str(tmp_path)],
-        )
-        servers.stdout.expect("ready", 30.0)
+        net.start_servers("tests.netns.serve_echo", tmp_path, addresses=ADDRESSES)
         for fmt in ("table", "json"):
             run = net.python(
                 net.client, "-m", "probe", "once", "--config", str(config), "--format", fmt, timeout=60

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,40 +85,25 @@ def network(workdir: Path) -> Iterator[Network]:
     }
     (workdir / "probe.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     with topology.network() as net:
-        for address in (THROTTLED_IP, DNS_IP):
-            net.ipn(net.servers, "addr", "add", f"{address}/24", "dev", "s-cs")
-        servers = net.start(
-            net.servers,
-            "servers",
-            [
-                sys.executable,
-                "-m",
-                "tests.netns.serve_throttle",
-                "--workdir",
-                str(workdir),
-                "--address",
-                THROTTLED_IP,
-                "--dns",
-                DNS_IP,
-                "--name",
-                f"{HOST}={THROTTLED_IP}",
-                "--name",
-                f"canary.{HOST}={DNS_IP}",
+        net.start_servers(
+            "tests.netns.serve_throttle",
+            workdir,
+            addresses=(THROTTLED_IP, DNS_IP),
+            args=[
+                *("--address", THROTTLED_IP, "--dns", DNS_IP),
+                *("--name", f"{HOST}={THROTTLED_IP}", "--name", f"canary.{HOST}={DNS_IP}"),
             ],
             stdin=True,
+            timeout=START_TIMEOUT,
         )
-        servers.stdout.expect("ready", START_TIMEOUT)
         yield net
     assert not [n for n in topology.ours() if net.tag in n], "namespaces left behind"
 
 
 @pytest.fixture
 def net(network: Network) -> Iterator[Network]:
-    network.flush_censor()
-    try:
+    with network.flushed():
         yield network
-    finally:
-        network.flush_censor()
 
 
 def police(net: Network, *match: str) -> None:

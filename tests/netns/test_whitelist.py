@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,15 +91,9 @@ def network(workdir: Path) -> Iterator[Network]:
     document = {**CONFIG, "tls": {"ca_bundle": str(workdir / "ca.pem")}}
     (workdir / "probe.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     with topology.network() as net:
-        for address in ADDRESSES:
-            net.ipn(net.servers, "addr", "add", f"{address}/24", "dev", "s-cs")
-        servers = net.start(
-            net.servers,
-            "whitelist-servers",
-            [sys.executable, "-m", "tests.netns.whitelist_serve", "--workdir", str(workdir)],
-            stdin=True,
+        net.start_servers(
+            "tests.netns.whitelist_serve", workdir, addresses=ADDRESSES, stdin=True, timeout=START_TIMEOUT
         )
-        servers.stdout.expect("ready", START_TIMEOUT)
         yield net
     assert not [n for n in topology.ours() if net.tag in n], "namespaces left behind"
 
@@ -108,11 +101,8 @@ def network(workdir: Path) -> Iterator[Network]:
 @pytest.fixture
 def net(network: Network) -> Iterator[Network]:
     """The network with a censor that has no rule, before and after the test."""
-    network.flush_censor()
-    try:
+    with network.flushed():
         yield network
-    finally:
-        network.flush_censor()
 
 
 def once(net: Network, workdir: Path) -> dict[str, Any]:

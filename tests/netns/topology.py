@@ -278,6 +278,35 @@ class Network:
         self.children.append(child)
         return child
 
+    def start_servers(
+        self,
+        module: str,
+        workdir: Path,
+        *,
+        addresses: Sequence[str] = (),
+        args: Sequence[str] = (),
+        stdin: bool = False,
+        timeout: float = 30.0,
+        name: str = "servers",
+    ) -> Child:
+        """``python -m MODULE --workdir DIR`` in the servers namespace, on ``addresses``
+        added to its link to the censor (beyond SERVICE_IPS), once it says ``ready``."""
+        for address in addresses:
+            self.ipn(self.servers, "addr", "add", f"{address}/24", "dev", "s-cs")
+        argv = [sys.executable, "-m", module, "--workdir", str(workdir), *args]
+        child = self.start(self.servers, name, argv, stdin=stdin)
+        child.stdout.expect("ready", timeout)
+        return child
+
+    @contextlib.contextmanager
+    def flushed(self) -> Iterator[Network]:
+        """The network with a censor that has no rule, before and after the block."""
+        self.flush_censor()
+        try:
+            yield self
+        finally:
+            self.flush_censor()
+
     def python(self, ns: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         """``python ARGS`` inside ``ns``, to completion (bounded by ``timeout``)."""
         return subprocess.run(

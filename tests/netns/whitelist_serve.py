@@ -16,15 +16,14 @@ below, prints ``ready`` and serves until SIGTERM or EOF on stdin.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from pathlib import Path
 
 from probe.testbed import Answer, DnsServer, DohServer, NxDomain, TestCA, WebServer
 from probe.testbed.resolver import Rule
+from tests.netns.serving import main, stdin_lines, until_stopped
 
 MAX_IP = "10.77.2.90"
 YA_IP = "10.77.2.91"
@@ -43,10 +42,7 @@ NAMES = {
 
 
 async def _eof(stop: asyncio.Event) -> None:
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.readline():
+    async for _ in stdin_lines():
         pass
     stop.set()
 
@@ -68,26 +64,8 @@ async def _serve(workdir: Path) -> None:
         await enter(WebServer(WEB_IP, http_port=80))
         await enter(DnsServer(domestic, host=DNS_IP, port=53))
         await enter(DohServer(truth, ca.issue([DOH_IP]), host=DOH_IP, port=443))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        eof = asyncio.create_task(_eof(stop))
-        print("ready", flush=True)
-        await stop.wait()
-        eof.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await eof
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--workdir", type=Path, required=True)
-    asyncio.run(_serve(parser.parse_args().workdir))
-    return 0
+        await until_stopped(_eof)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_serve, __doc__))
