@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from probe.testbed.dns_rules import NxDomain, Rule, parse, respond
 from probe.testbed.pki import Leaf
-from probe.testbed.resolver import NxDomain, Rule, parse, respond
 
 MAX_MESSAGE = 65535  # a DNS message never exceeds its 16-bit length
 

@@ -25,8 +25,9 @@ import yaml
 
 from probe.config.catalog import load_catalog
 from probe.config.nodes import builtin_path
+from probe.testbed.config_document import config_document
 from probe.testbed.resolver import Answer
-from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
+from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor
 
 
 def _fakes(args: argparse.Namespace) -> list[FakeService]:

@@ -24,8 +24,9 @@ import yaml
 from probe import cli
 from probe.control import tokens
 from probe.control.api import PATH, Summary
+from probe.testbed.config_document import config_document
 from probe.testbed.pki import TestCA
-from probe.testbed.scenarios import FakeService, LoopbackCensor, config_document
+from probe.testbed.scenarios import FakeService, LoopbackCensor
 from tests.control.bed import CLIENT_IP, RELAY_IP
 
 

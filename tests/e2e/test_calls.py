@@ -30,8 +30,9 @@ from probe.measure.toolkit import open_toolkit
 from probe.measure.trace import Trace
 from probe.model import EndpointResult, StunObservation
 from probe.runner.cycle import run_cycle
+from probe.testbed.config_document import config_document
 from probe.testbed.resolver import Answer
-from probe.testbed.scenarios import GENUINE_IP, FakeService, LoopbackCensor, config_document
+from probe.testbed.scenarios import GENUINE_IP, FakeService, LoopbackCensor
 from probe.testbed.stun import CutOff, Garbage, Respond, StunServer, Swallow
 from probe.vocab import CheckKind, Failure, Method, Operation, Purpose, Status
 from tests.e2e.harness import FINGERPRINTS

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from probe.testbed.config_document import config_document
 from probe.testbed.middlebox import Reset
-from probe.testbed.scenarios import FakeService, LoopbackCensor, config_document
+from probe.testbed.scenarios import FakeService, LoopbackCensor
 from probe.vocab import Method, Purpose, Status
 from tests.e2e.harness import by_service, run
 

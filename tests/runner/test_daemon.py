@@ -23,9 +23,10 @@ import yaml
 from probe.config.load import load_config
 from probe.config.model import Config
 from probe.runner.daemon import Daemon
+from probe.testbed.config_document import config_document
 from probe.testbed.control_peer import control_peer
 from probe.testbed.middlebox import Stall
-from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor, config_document
+from probe.testbed.scenarios import DEMO, FakeService, LoopbackCensor
 from tests.conftest import require_tool
 
 

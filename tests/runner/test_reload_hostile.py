@@ -12,7 +12,8 @@ import yaml
 
 from probe.config.load import load_config
 from probe.runner.daemon import Daemon
-from probe.testbed.scenarios import FakeService, LoopbackCensor, config_document
+from probe.testbed.config_document import config_document
+from probe.testbed.scenarios import FakeService, LoopbackCensor
 from tests.runner.test_daemon import running, wait_cycles
 from tests.test_config_fuzz import HOSTILE
 
