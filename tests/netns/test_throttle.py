@@ -132,20 +132,7 @@ def police(net: Network, *match: str) -> None:
 
 
 def once(net: Network, workdir: Path) -> dict[str, Any]:
-    run = net.python(
-        net.client,
-        "-m",
-        "probe",
-        "once",
-        "--config",
-        str(workdir / "probe.yaml"),
-        "--format",
-        "json",
-        timeout=ONCE_TIMEOUT,
-    )
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
-    (result,) = report["results"]
+    (result,) = net.once(workdir / "probe.yaml", timeout=ONCE_TIMEOUT)["results"]
     assert isinstance(result, dict)
     return result
 

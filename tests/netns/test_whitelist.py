@@ -17,7 +17,6 @@ runs ``msgprobe once --format json`` in the client namespace with
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,21 +105,7 @@ def net(network: Network) -> Iterator[Network]:
 
 
 def once(net: Network, workdir: Path) -> dict[str, Any]:
-    run = net.python(
-        net.client,
-        "-m",
-        "probe",
-        "once",
-        "--config",
-        str(workdir / "probe.yaml"),
-        "--format",
-        "json",
-        timeout=ONCE_TIMEOUT,
-    )
-    assert run.returncode == 0, run.stderr
-    report: dict[str, Any] = json.loads(run.stdout)
-    assert report["schema"] == 2, run.stdout[:2000]
-    return report
+    return net.once(workdir / "probe.yaml", timeout=ONCE_TIMEOUT)
 
 
 def results(report: dict[str, Any]) -> dict[str, tuple[str, str | None]]:

@@ -27,6 +27,7 @@ cleanup), never those of a run still going.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import shutil
@@ -39,7 +40,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 PREFIX = "msgprobe-netns-"
 ROOT = Path(__file__).resolve().parents[2]
@@ -306,6 +307,18 @@ class Network:
             yield self
         finally:
             self.flush_censor()
+
+    def once(self, config: Path, *, timeout: float = 60.0) -> dict[str, Any]:
+        """``msgprobe once --format json`` in the client namespace: its report (schema 2)."""
+        run = self.python(
+            self.client, "-m", "probe", "once", "--config", str(config), "--format", "json", timeout=timeout
+        )
+        if run.returncode != 0:
+            raise AssertionError(f"msgprobe once: exit {run.returncode}: {run.stderr[-2000:]}")
+        report: dict[str, Any] = json.loads(run.stdout)
+        if report.get("schema") != 2:
+            raise AssertionError(f"msgprobe once: not schema 2: {run.stdout[:2000]}")
+        return report
 
     def python(self, ns: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         """``python ARGS`` inside ``ns``, to completion (bounded by ``timeout``)."""
