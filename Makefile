@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench soak fleet container clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ bench: $(STAMP)
 # Not part of `make test`: 10,000 daemon cycles (minutes), failing on RSS or fd growth.
 soak: $(STAMP)
 	$(BIN)/python -m scripts.soak
+
+# Not part of `make test`: 1,000 simulated vantages remote-writing into a
+# loopback VictoriaMetrics (minutes); prints ingestion, series, memory and
+# the evaluation time of every rule and dashboard query.
+fleet: $(STAMP)
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

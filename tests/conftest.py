@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-REQUIRE_TOOLS = os.environ.get("MSGPROBE_REQUIRE_TOOLS") == "1"
+# CI=true too: a netns or container test skipped in CI would hide a broken detector.
+REQUIRE_TOOLS = os.environ.get("MSGPROBE_REQUIRE_TOOLS") == "1" or os.environ.get("CI") == "true"
 
 
 def require_tool(name: str) -> str:
@@ -31,3 +32,11 @@ def require_root(reason: str) -> None:
         if REQUIRE_TOOLS:
             pytest.fail(message)
         pytest.skip(message)
+
+
+def require_netns(*, iptables: bool = True) -> None:
+    """Called before anything is created: root, ``ip`` and, for a censor, ``iptables``."""
+    require_root("creates network namespaces" + (" and iptables rules" if iptables else ""))
+    require_tool("ip")
+    if iptables:
+        require_tool("iptables")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from probe.analysis.goodput import cv
@@ -53,6 +54,19 @@ MIN_SLOW_TRANSFER = 0.5  # seconds
 MIN_PAIRS = 2
 RTT_TOLERANCE = 0.3
 RTT_SLACK = 0.01  # seconds
+
+
+class _Arm(Protocol):
+    @property
+    def decoy(self) -> bool: ...
+
+
+_A = TypeVar("_A", bound=_Arm)
+
+
+def _split(arms: Sequence[_A]) -> tuple[list[_A], list[_A]]:
+    """The real name's arms and the decoy's, each in the order they ran."""
+    return [a for a in arms if not a.decoy], [a for a in arms if a.decoy]
 
 
 def suspicion(
@@ -97,8 +111,7 @@ def _steady(ratios: Sequence[bool]) -> bool:
 
 def pairs_verdict(o: PairsObservation) -> Verdict | None:
     """``blocked throttled`` with the decoy as witness, or nothing."""
-    real = [a for a in o.arms if not a.decoy]
-    decoy = [a for a in o.arms if a.decoy]
+    real, decoy = _split(o.arms)
     if len(real) < MIN_PAIRS or len(real) != len(decoy):
         return None
     if any(a.failure is not None or a.handshake is None for a in o.arms):
@@ -160,10 +173,7 @@ def pairs_summary(o: PairsObservation) -> dict[str, object]:
         out["skipped"] = o.skipped
         return out
     out["reserved_bytes"] = o.reserved
-    for name, arms in (
-        ("real", [a for a in o.arms if not a.decoy]),
-        ("decoy", [a for a in o.arms if a.decoy]),
-    ):
+    for name, arms in zip(("real", "decoy"), _split(o.arms), strict=True):
         shakes = [a.handshake for a in arms if a.handshake is not None]
         rates = [a.goodput for a in arms if a.goodput is not None]
         out[f"{name}_handshake_s"] = round(_median(shakes), 4) if shakes else None
@@ -172,15 +182,14 @@ def pairs_summary(o: PairsObservation) -> dict[str, object]:
         failures = [str(a.failure) for a in arms if a.failure is not None]
         if failures:
             out[f"{name}_failures"] = failures
-    out["pairs"] = len([a for a in o.arms if not a.decoy])
+    out["pairs"] = len(_split(o.arms)[0])
     return out
 
 
 def confirm_verdict(o: ConfirmObservation) -> Verdict | None:
     """T3: the real name's download or upload at the control peer at most a tenth of
     the decoy's, in two thirds of the pairs, at a steady rate; the peer is the witness."""
-    real = [a for a in o.arms if not a.decoy]
-    decoy = [a for a in o.arms if a.decoy]
+    real, decoy = _split(o.arms)
     if len(real) < MIN_PAIRS or len(real) != len(decoy) or any(a.failure for a in o.arms):
         return None
     for way in ("download", "upload"):
@@ -217,10 +226,7 @@ def confirm_summary(o: ConfirmObservation) -> dict[str, object]:
         out["skipped"] = o.skipped
         return out
     out["reserved_bytes"] = o.reserved
-    for name, arms in (
-        ("real", [a for a in o.arms if not a.decoy]),
-        ("decoy", [a for a in o.arms if a.decoy]),
-    ):
+    for name, arms in zip(("real", "decoy"), _split(o.arms), strict=True):
         for way in ("download", "upload"):
             rates = [r for a in arms if (r := getattr(a, f"{way}_goodput")) is not None]
             out[f"{name}_{way}_Bps"] = round(_median(rates), 1) if rates else None

@@ -16,8 +16,9 @@ not the kernel's buffer filling. Bytes come out of the daily budget first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from probe.analysis.goodput import after, rate
@@ -26,7 +27,7 @@ from probe.measure import tcp, tls
 from probe.measure.budget import ByteBudget
 from probe.measure.tcp import Connection
 from probe.measure.tls import TlsContexts
-from probe.measure.trace import Trace
+from probe.measure.trace import Op, Trace
 from probe.model import ConfirmArm, ConfirmObservation, Sample, TraceEvent
 from probe.vocab import Failure, Operation, Purpose
 
@@ -93,16 +94,26 @@ def _samples(trace: Trace, transaction: int) -> tuple[Sample, ...]:
     return event.samples
 
 
-async def _download(trace: Trace, conn: Connection, host: str, token: str) -> tuple[int, float | None]:
+@contextlib.contextmanager
+def _transfer(trace: Trace, conn: Connection, detail: str) -> Iterator[Op]:
+    """One transfer op on ``conn``: its reads and writes are counted into it."""
     with trace.op(
         Operation.TRANSFER,
         transaction=conn.transaction,
         address=conn.address,
         port=conn.port,
         purpose=Purpose.CONTROL_TRANSFER,
-        detail=f"GET /v1/source?bytes={DOWNLOAD}",
+        detail=detail,
     ) as op:
         conn.op = op
+        try:
+            yield op
+        finally:
+            conn.op = None
+
+
+async def _download(trace: Trace, conn: Connection, host: str, token: str) -> tuple[int, float | None]:
+    with _transfer(trace, conn, f"GET /v1/source?bytes={DOWNLOAD}") as op:
         await conn.write(_head("GET", f"/v1/source?bytes={DOWNLOAD}", host, token))
         total = 0
         try:
@@ -115,7 +126,6 @@ async def _download(trace: Trace, conn: Connection, host: str, token: str) -> tu
         except TimeoutError:
             if total == 0:
                 raise
-    conn.op = None
     goodput, _ = after(_samples(trace, conn.transaction), SKIP)
     if goodput is None and op.received >= DOWNLOAD:
         # Too fast to sample: the whole op is a lower bound, which only makes the decoy look slower.
@@ -124,22 +134,13 @@ async def _download(trace: Trace, conn: Connection, host: str, token: str) -> tu
 
 
 async def _upload(trace: Trace, conn: Connection, host: str, token: str) -> tuple[int, float | None]:
-    with trace.op(
-        Operation.TRANSFER,
-        transaction=conn.transaction,
-        address=conn.address,
-        port=conn.port,
-        purpose=Purpose.CONTROL_TRANSFER,
-        detail=f"POST /v1/sink ({UPLOAD} bytes)",
-    ) as op:
-        conn.op = op
+    with _transfer(trace, conn, f"POST /v1/sink ({UPLOAD} bytes)") as op:
         async with asyncio.timeout(ARM_SECONDS):
             await conn.write(_head("POST", "/v1/sink", host, token, UPLOAD))
             chunk = b"\0" * CHUNK
             for _ in range(UPLOAD // CHUNK):
                 await conn.write(chunk)
             await conn.read(HEAD_CAP)  # the peer answers once it has it all: the upload is done
-    conn.op = None
     # Kernel buffers swallow an upload at once: its end is the peer's answer
     # (it answers once it has every byte), its start the moment SKIP bytes
     # had been handed over.

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.serve_calls import NEUTRAL_IP, ONLINE_IP, ONLINE_PORT, RELAY_IP, STUN_PORT
 from tests.netns.topology import DNS_IP, DOH_IP, Network
@@ -76,9 +76,7 @@ def _config(workdir: Path, *, flow: bool = False) -> Path:
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Network, Path]]:
     # Every test comes through here first: without root or the tools each one
     # skips with the reason (fails in CI, MSGPROBE_REQUIRE_TOOLS=1).
-    require_root("creates network namespaces and iptables rules")
-    require_tool("ip")
-    require_tool("iptables")
+    require_netns()
     workdir = tmp_path_factory.mktemp("netns-calls")
     config = _config(workdir)
     _config(workdir, flow=True)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from probe.control import tokens
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.topology import (
     BLOCKPAGE_IP,
@@ -103,9 +103,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def network(workdir: Path) -> Iterator[Network]:
     # Every test comes through here before anything is created: without root or the
     # tools each one skips with the reason (fails in CI, MSGPROBE_REQUIRE_TOOLS=1).
-    require_root("creates network namespaces and iptables rules")
-    require_tool("ip")
-    require_tool("iptables")
+    require_netns()
     token = tokens.add(workdir / "tokens", "netns-probe")
     (workdir / "token").write_text(token + "\n", encoding="utf-8")
     for resolver, name in ((DNS_IP, "probe.yaml"), (LYING_DNS_IP, "probe-lying-dns.yaml")):

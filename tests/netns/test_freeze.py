@@ -12,7 +12,6 @@ control`` in the control namespace reaches the service without the censor.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import yaml
 
 from probe.control import tokens
 from probe.measure.transfer import RESERVATION, TARGET
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.freeze_serve import ADDRESSES, BULK_IPS, FROZEN_IP, RESOLVER_IP
 from tests.netns.topology import CONTROL_IP, CONTROL_PORT, Network
@@ -90,11 +89,7 @@ def network(workdir: Path) -> Iterator[Network]:
     # Before anything is created: without root or the tools each test skips with
     # the reason, and fails in CI (CI=true or MSGPROBE_REQUIRE_TOOLS=1): a skipped
     # freeze test would hide a broken detector.
-    if os.environ.get("CI") == "true" and os.geteuid() != 0:
-        pytest.fail("needs root: creates network namespaces and iptables rules (CI=true: no skipping)")
-    require_root("creates network namespaces and iptables rules")
-    require_tool("ip")
-    require_tool("iptables")
+    require_netns()
     token = tokens.add(workdir / "tokens", "netns-probe")
     (workdir / "token").write_text(token + "\n", encoding="utf-8")
     peers = {"control_peers": [{"url": f"http://{PEER}", "token_file": str(workdir / "token")}]}

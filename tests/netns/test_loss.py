@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.serve_loss import ADDRESSES, CANARY, DOH_IP, RESOLVER_IP, SERVER_IPS, names
 
@@ -58,9 +58,7 @@ def _config(workdir: Path) -> dict[str, Any]:
 
 
 def test_ten_percent_loss_gives_no_block(tmp_path: Path) -> None:
-    require_root("creates network namespaces and iptables rules")
-    require_tool("ip")
-    require_tool("iptables")
+    require_netns()
     (tmp_path / "probe.yaml").write_text(yaml.safe_dump(_config(tmp_path)), encoding="utf-8")
     statuses: collections.Counter[str] = collections.Counter()
     blocked: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.serve_echo import ADDRESSES, DOH_IP, RESOLVER_IP
 from tests.netns.topology import CLIENT_IP
@@ -61,8 +61,7 @@ def _config(workdir: Path) -> dict[str, Any]:
 
 
 def test_no_output_carries_the_volunteers_address(tmp_path: Path) -> None:
-    require_root("creates network namespaces")
-    require_tool("ip")
+    require_netns(iptables=False)
     config = tmp_path / "probe.yaml"
     config.write_text(yaml.safe_dump(_config(tmp_path)), encoding="utf-8")
     outputs: dict[str, str] = {}

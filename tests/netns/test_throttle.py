@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.topology import Network
 
@@ -42,14 +42,6 @@ START_TIMEOUT = 30.0
 TIMEOUTS = {"dns": "2s", "connect": "3s", "tls": "3s", "http": "3s", "cycle": "80s"}
 
 
-def _require() -> None:
-    if os.environ.get("CI") == "true" and os.geteuid() != 0:
-        pytest.fail("needs root in CI: creates network namespaces and iptables rules")
-    require_root("creates network namespaces and iptables rules")
-    require_tool("ip")
-    require_tool("iptables")
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("netns-throttle")
@@ -57,7 +49,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def network(workdir: Path) -> Iterator[Network]:
-    _require()
+    require_netns()
     document = {
         "catalog": "none",
         "confirm": 1,

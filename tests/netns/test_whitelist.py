@@ -17,7 +17,6 @@ runs ``msgprobe once --format json`` in the client namespace with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_netns
 from tests.netns import topology
 from tests.netns.topology import Network
 from tests.netns.whitelist_serve import ADDRESSES, CANARIES, CHAT_IP, DNS_IP, DOH_IP, MAX_IP, WEB_IP, YA_IP
@@ -70,13 +69,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def _require_root() -> None:
-    # CI=true: a skipped netns test would hide a broken regime, so it is fatal there.
-    if os.environ.get("CI") == "true" and os.geteuid() != 0:
-        pytest.fail("needs root: creates network namespaces and iptables rules (CI=true: no skipping)")
-    require_root("creates network namespaces and iptables rules")
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("netns-whitelist")
@@ -84,9 +76,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def network(workdir: Path) -> Iterator[Network]:
-    _require_root()
-    require_tool("ip")
-    require_tool("iptables")
+    require_netns()
     document = {**CONFIG, "tls": {"ca_bundle": str(workdir / "ca.pem")}}
     (workdir / "probe.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     with topology.network() as net:
