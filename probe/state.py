@@ -31,6 +31,24 @@ class FailureRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryCell:
+    """One cycle's raw result of one endpoint: a cell of the status page's history bar.
+
+    ``repeats`` and ``since`` count the consecutive cycles, up to this one,
+    whose result line (status, method, failure, evidence) was the same, so
+    the page can say "same for 12 cycles since 14:02" even when the run began
+    before the oldest cell the ring still holds."""
+
+    time: float  # unix seconds, the cycle's end
+    status: Status  # raw, not confirmed
+    method: Method | None
+    failure: str | None
+    evidence: str
+    repeats: int = 1
+    since: float = 0.0  # unix seconds: the first cycle of that run of repeats
+
+
+@dataclass(frozen=True, slots=True)
 class TrackedEndpoint:
     service: str
     endpoint: str
@@ -42,6 +60,13 @@ class TrackedEndpoint:
     checks: tuple[str, ...]  # configured check labels, to initialise series
     methods: tuple[Method, ...]  # methods its checks can reveal, to initialise series
     recent_failures: tuple[FailureRecord, ...] = ()
+    history: tuple[HistoryCell, ...] = ()  # the last cycles' raw results, oldest first (bounded ring)
+    # A change seen but not confirmed yet: the candidate status (and method,
+    # for a block) and how many consecutive cycles agreed on it so far, of
+    # Snapshot.confirm. None when the latest result agrees with ``status``.
+    pending: Status | None = None
+    pending_method: Method | None = None
+    pending_cycles: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +134,9 @@ class Snapshot:
     budget_limit: int | None = None
     # The evidence log's health (None: no evidence log configured).
     evidence: EvidenceHealth | None = None
+    confirm: int = 1  # consecutive cycles a change of status needs (Config.confirm)
+    # When the next cycle should start, unix seconds: an estimate, the scheduler adds random jitter.
+    next_cycle: float | None = None
 
     @property
     def ready(self) -> bool:

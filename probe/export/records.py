@@ -185,6 +185,14 @@ def endpoint_record(e: TrackedEndpoint) -> Record:
         "latest": result_record(e.latest) if e.latest is not None else None,
         # Newest first: the one a reader wants is at the top.
         "recent_failures": [failure_record(f) for f in reversed(e.recent_failures)],
+        # A change seen but not confirmed yet (null: none), which the page shows as "confirming".
+        "pending": None
+        if e.pending is None
+        else {
+            "status": e.pending.value,
+            "method": e.pending_method.value if e.pending_method is not None else None,
+            "cycles": e.pending_cycles,
+        },
     }
 
 
@@ -199,6 +207,8 @@ def status_record(s: Snapshot) -> Record:
         "started": iso_time(s.started),
         "ready": s.ready,
         "cycles": s.cycles,
+        "confirm": s.confirm,
+        "next_cycle": _iso_or_none(s.next_cycle),
         "vantage_online": s.vantage_online,
         "regime": s.regime.value if s.regime is not None else None,
         "canaries": dict(s.canaries),

@@ -1,10 +1,20 @@
 """``GET /``: the volunteer's page. One self-contained HTML document.
 
+Read at a glance, top to bottom (what volunteers like in Uptime Kuma and
+Gatus): a summary line, the vantage and control peers in the header, one
+coloured tile per service, then per endpoint its status, a history bar of
+the last cycles and its evidence with repeats collapsed
+(``probe.export.page_endpoint``). A change the runner has seen but not yet
+confirmed shows as "confirming", so a newcomer sees the first cycle's
+findings at once instead of a page of ``unknown``.
+
 No JavaScript and no external assets (nothing to fetch, nothing to build,
 nothing that phones home from the volunteer's browser); the browser
 refreshes it every 30 seconds. Every value from the config or from an
 observation passes through ``html.escape``: a blockpage title is text an
-adversary chose.
+adversary chose. Evidence text was scrubbed of the volunteer's address
+when it was measured (``probe.privacy``); the page shows nothing else of
+an observation.
 """
 
 from __future__ import annotations
@@ -12,11 +22,11 @@ from __future__ import annotations
 import time
 from html import escape
 
-from probe.export.records import iso_time
-from probe.state import FailureRecord, Snapshot, TrackedEndpoint
-from probe.vocab import EndpointState, Regime, Status
-
-SHOWN_FAILURES = 3  # per endpoint; /status has the whole ring buffer
+from probe.export.page_css import CSS
+from probe.export.page_endpoint import endpoint_row
+from probe.export.page_format import ago, badge, evidence_href, when
+from probe.state import ServiceView, Snapshot, TrackedEndpoint
+from probe.vocab import Regime, Status
 
 LEGEND: tuple[tuple[Status, str], ...] = (
     (Status.OK, "every active check succeeded"),
@@ -26,78 +36,64 @@ LEGEND: tuple[tuple[Status, str], ...] = (
     (Status.UNKNOWN, "inconclusive, not measured yet, or the vantage is offline"),
     (Status.ERROR, "the probe could not run the check (configuration or capability)"),
 )
-
-_CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0}
-body{color:#1d2430;background:#f5f6f8}
-header{background:#1d2430;color:#fff;padding:16px 24px}
-header h1{margin:0 0 6px;font-size:20px}
-header dl{display:flex;flex-wrap:wrap;gap:4px 24px;margin:0}
-header dt{opacity:.7}header dd{margin:0 0 0 6px;font-weight:600}
-header div{display:flex}
-main{padding:8px 24px 24px;max-width:1200px}
-section{background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:16px 0;padding:4px 16px 12px}
-h2{font-size:17px;margin:12px 0 8px}
-table{border-collapse:collapse;width:100%;table-layout:fixed}
-col.c-endpoint{width:21%}col.c-status{width:10%}col.c-method{width:11%}col.c-change{width:19%}
-time{white-space:nowrap}
-th,td{text-align:left;vertical-align:top;padding:6px 8px;border-top:1px solid #eceff3}
-th{font-size:13px;color:#5a6473;border-top:none}
-code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;font-weight:600;color:#fff}
-.s-ok{background:#1f7a3a}.s-blocked{background:#b42318}.s-unreachable{background:#b54708}
-.s-down{background:#5b3fa6}.s-unknown{background:#667085}.s-error{background:#8a6d00}
-.s-online{background:#1f7a3a}.s-offline{background:#b42318}.s-whitelist{background:#b42318}
-.muted{color:#667085;font-size:13px}
-.tag{font-size:12px;border:1px solid #98a2b3;border-radius:4px;padding:0 4px;color:#475467}
-ul.failures{margin:0;padding-left:18px}ul.failures li{margin:2px 0}
-.notice{background:#fff7e6;border:1px solid #f5c26b;border-radius:6px;padding:10px 16px;margin:16px 0}
-tr.row-blocked td{background:#fef3f2}
-.legend dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 12px;margin:0;align-items:center}
-.legend dd{margin:0}
-footer{padding:0 24px 24px;color:#667085;font-size:13px}
-"""
+# Which pending change a service tile names when its endpoints disagree: the most alarming.
+_SEVERITY = (Status.BLOCKED, Status.UNREACHABLE, Status.DOWN, Status.ERROR, Status.UNKNOWN, Status.OK)
 
 
-def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{int(seconds)} s ago"
-    if seconds < 90 * 60:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
+def _vantage(s: Snapshot) -> tuple[str, str]:
+    """(badge, plain word) of the vantage's regime."""
+    if s.regime is not None:
+        return badge(s.regime.value), s.regime.value
+    if s.vantage_online is None:
+        return '<span class="muted">not known yet</span>', "not known yet"
+    word = "online" if s.vantage_online else "offline"
+    return badge(word), word
 
 
-def _when(t: float | None, now: float) -> str:
-    if t is None:
-        return '<span class="muted">never</span>'
-    iso = iso_time(t)
-    return f'{escape(_ago(now - t))}<br><time class="muted" datetime="{iso}">{iso}</time>'
+def _summary(s: Snapshot, now: float) -> str:
+    """``3 of 21 services blocked · vantage online · controls 1/1 up · last cycle 14:02, next ~14:07``."""
+    if not s.ready:
+        return f'<p class="summary">{len(s.services)} services · no measurement cycle has finished yet</p>'
+    blocked = sum(1 for v in s.services if v.blocked)
+    parts = [f"{blocked} of {len(s.services)} services blocked"]
+    confirming = {e.service for e in s.endpoints if e.pending is not None}
+    if confirming:
+        parts.append(f"{len(confirming)} confirming a change")
+    parts.append(f"vantage {escape(_vantage(s)[1])}")
+    if s.controls:
+        up = sum(1 for ok, _ in s.controls.values() if ok)
+        parts.append(f"controls {up}/{len(s.controls)} up")
+    if s.last_cycle_end is not None:
+        last = f"last cycle {when(s.last_cycle_end, now)} UTC"
+        if s.next_cycle is not None:
+            last += f", next ~{when(s.next_cycle, now)}"
+        parts.append(last)
+    return f'<p class="summary">{" · ".join(parts)}</p>'
 
 
-def _badge(status: Status | str) -> str:
-    value = status.value if isinstance(status, Status) else status
-    return f'<span class="badge s-{escape(value)}">{escape(value)}</span>'
+def _controls(s: Snapshot) -> list[tuple[str, str]]:
+    if not s.controls:
+        return [("controls", '<span class="muted">none asked yet</span>')]
+    items = []
+    for peer, (up, error) in sorted(s.controls.items()):
+        state = (
+            badge("ok") + " answering" if up else badge("unknown") + f" unreachable: {escape(error or '?')}"
+        )
+        items.append((f"control {escape(peer)}", state))
+    return items
 
 
 def _header(s: Snapshot, now: float) -> str:
-    if s.regime is not None:
-        online = _badge(s.regime.value)
-    elif s.vantage_online is None:
-        online = '<span class="muted">not known yet</span>'
-    else:
-        online = _badge("online") if s.vantage_online else _badge("offline")
     if s.last_cycle_end is None:
         last = '<span class="muted">none yet</span>'
     else:
         duration = f" (took {s.last_cycle_duration:.1f} s)" if s.last_cycle_duration is not None else ""
-        last = f"{escape(_ago(now - s.last_cycle_end))}{escape(duration)}"
+        last = f"{escape(ago(now - s.last_cycle_end))}{escape(duration)}"
     items = [
+        ("vantage", _vantage(s)[0]),
+        *_controls(s),
         ("probe", escape(s.probe_id or "(no id)")),
         ("version", escape(s.version)),
-        ("vantage", online),
         ("last cycle", last),
         ("cycles", str(s.cycles)),
     ]
@@ -110,91 +106,104 @@ def _header(s: Snapshot, now: float) -> str:
         words += [f"{', '.join(failing)} failing"] if failing else []
         items.append(("canaries", "; ".join(words)))
     if not s.reload_ok:
-        items.append(("config", _badge("error") + " last reload failed; the previous config runs"))
+        items.append(("config", badge("error") + " last reload failed; the previous config runs"))
     if s.evidence is not None:
         health = s.evidence
         link = f'<a href="evidence">{health.records} records</a>, {health.bytes / 1e6:.1f} MB'
         if health.last_error is not None:
             link = (
-                _badge("error")
+                badge("error")
                 + f" not written: {escape(health.last_error)} ({health.dropped} records dropped); "
                 + "measuring goes on, metrics only"
                 + f"; {link}"
             )
         items.append(("evidence", link))
-    for peer, (up, error) in sorted(s.controls.items()):
-        state = (
-            _badge("ok") + " answering" if up else _badge("unknown") + f" unreachable: {escape(error or '?')}"
-        )
-        items.append((f"control {escape(peer)}", state))
     cells = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in items)
-    return f"<header><h1>msgprobe status</h1><dl>{cells}</dl></header>"
+    return f"<header><h1>msgprobe status</h1>{_summary(s, now)}<dl>{cells}</dl></header>"
 
 
-def _failures(records: tuple[FailureRecord, ...], now: float) -> str:
-    if not records:
-        return '<span class="muted">none</span>'
-    items = []
-    for f in reversed(records[-SHOWN_FAILURES:]):
-        what = " ".join(x for x in (f.status.value, f.method.value if f.method else "") if x)
-        failure = f" <code>{escape(f.failure)}</code>" if f.failure else ""
-        items.append(
-            f'<li><span class="muted" title="{iso_time(f.time)}">{escape(_ago(now - f.time))}</span> '
-            f"<b>{escape(what)}</b>{failure}<br>{escape(f.evidence)}</li>"
-        )
-    more = len(records) - SHOWN_FAILURES
-    tail = f'<li class="muted">{more} more in /status</li>' if more > 0 else ""
-    return f'<ul class="failures">{"".join(items)}{tail}</ul>'
-
-
-def _row(e: TrackedEndpoint, now: float) -> str:
-    tag = f' <span class="tag">{escape(e.state.value)}</span>' if e.state is not EndpointState.ACTIVE else ""
-    status = _badge(e.status)
-    if e.latest is not None and e.latest.verdict.status is not e.status:
-        status += f'<br><span class="muted">latest: {escape(e.latest.verdict.status.value)}</span>'
-    method = (
-        f"<code>{escape(e.method.value)}</code>"
-        if e.method is not None and e.status is Status.BLOCKED
-        else '<span class="muted">-</span>'
-    )
-    row_class = ' class="row-blocked"' if e.status is Status.BLOCKED else ""
-    return (
-        f"<tr{row_class}><td><code>{escape(e.endpoint)}</code>{tag}</td><td>{status}</td><td>{method}</td>"
-        f"<td>{_when(e.since, now)}</td><td>{_failures(e.recent_failures, now)}</td></tr>"
-    )
-
-
-def _services(s: Snapshot, now: float) -> str:
-    by_service: dict[str, list[TrackedEndpoint]] = {}
+def _by_service(s: Snapshot) -> dict[str, list[TrackedEndpoint]]:
+    out: dict[str, list[TrackedEndpoint]] = {}
     for e in s.endpoints:
-        by_service.setdefault(e.service, []).append(e)
+        out.setdefault(e.service, []).append(e)
+    return out
+
+
+def _pending(endpoints: list[TrackedEndpoint]) -> tuple[Status, int, bool] | None:
+    """A service's change being confirmed: the most alarming candidate, the longest
+    streak, and whether nothing of the service is confirmed yet (its first cycles)."""
+    pending = [(e.pending, e.pending_cycles) for e in endpoints if e.pending is not None]
+    if not pending:
+        return None
+    worst = min((status for status, _ in pending), key=_SEVERITY.index)
+    return worst, max(n for _, n in pending), all(e.since is None for e in endpoints)
+
+
+def _service_badge(view: ServiceView, endpoints: list[TrackedEndpoint]) -> str:
+    pending = _pending(endpoints)
+    if pending is not None and pending[2]:
+        return f"{badge(pending[0], pending=True)} confirming"
+    return badge(view.status)
+
+
+def _tile(view: ServiceView, endpoints: list[TrackedEndpoint], confirm: int) -> str:
+    title = escape(view.title or view.name)
+    label = tip = view.status.value
+    colour = view.status
+    extra = ""
+    if (pending := _pending(endpoints)) is not None:
+        status, count, nothing_yet = pending
+        tip = f"{view.status.value}; confirming {status.value}, {count} of {confirm} cycles"
+        if nothing_yet:  # a newcomer's first cycle: the candidate is all there is to show
+            label, colour = f"{status.value}? {count}/{confirm}", status
+        else:
+            label = f"{view.status.value} · confirming {count}/{confirm}"
+        extra = " confirming"
+    return (
+        f'<a class="tile s-{escape(colour.value)}{extra}" href="#service-{escape(view.name, quote=True)}" '
+        f'title="{title}: {escape(tip)}"><b>{title}</b><span>{escape(label)}</span></a>'
+    )
+
+
+def _grid(s: Snapshot, by_service: dict[str, list[TrackedEndpoint]]) -> str:
+    if not s.services:
+        return ""
+    tiles = "".join(_tile(v, by_service.get(v.name, []), s.confirm) for v in s.services)
+    return f'<nav class="grid" aria-label="services">{tiles}</nav>'
+
+
+def _services(s: Snapshot, now: float, by_service: dict[str, list[TrackedEndpoint]]) -> str:
+    links = s.evidence is not None  # /evidence answers 404 without an evidence log
     parts = []
     for view in s.services:
-        rows = "".join(_row(e, now) for e in by_service.get(view.name, ()))
+        rows = "".join(
+            endpoint_row(e, now, confirm=s.confirm, links=links) for e in by_service.get(view.name, ())
+        )
         title = escape(view.title or view.name)
         subtitle = view.title and view.title != view.name
         name = f' <span class="muted">{escape(view.name)}</span>' if subtitle else ""
+        json = f' <a href="{evidence_href(view.name)}">evidence JSON</a>' if links else ""
         parts.append(
-            f'<section id="service-{escape(view.name)}"><h2>{title}{name} {_badge(view.status)}</h2>'
-            '<table><colgroup><col class="c-endpoint"><col class="c-status"><col class="c-method">'
-            '<col class="c-change"><col></colgroup><thead><tr><th>endpoint</th><th>status</th>'
-            "<th>method</th><th>last change</th>"
-            f"<th>last failures and evidence</th></tr></thead><tbody>{rows}</tbody></table></section>"
+            f'<section id="service-{escape(view.name, quote=True)}"><h2>{title}{name} '
+            f"{_service_badge(view, by_service.get(view.name, []))}{json}</h2>{rows}</section>"
         )
     return "".join(parts)
 
 
-def _legend() -> str:
-    items = "".join(f"<dt>{_badge(status)}</dt><dd>{escape(text)}</dd>" for status, text in LEGEND)
+def _legend(confirm: int) -> str:
+    items = "".join(f"<dt>{badge(status)}</dt><dd>{escape(text)}</dd>" for status, text in LEGEND)
+    items += (
+        f"<dt>{badge(Status.BLOCKED, pending=True)}</dt><dd>seen, not confirmed yet: a change of status "
+        f"is shown once {confirm} consecutive cycles agree</dd>"
+    )
     return (
         '<section class="legend"><h2>Statuses</h2><dl>'
-        f'{items}</dl><p class="muted">A change of status is shown once consecutive cycles agree; '
-        "“latest” is the last raw result.</p></section>"
+        f'{items}</dl><p class="muted">The bar under each endpoint is its last cycles, oldest on the left: '
+        "each cell is that cycle's raw result (hover or long-press for its time and method).</p></section>"
     )
 
 
-def render_status_page(s: Snapshot, *, now: float | None = None) -> str:
-    now = time.time() if now is None else now
+def _notices(s: Snapshot) -> str:
     notice = "" if s.ready else '<div class="notice">Waiting for the first measurement cycle to finish.</div>'
     if s.regime is Regime.WHITELIST:
         up = ", ".join(name for name, ok in sorted(s.canaries.items()) if ok)
@@ -208,12 +217,21 @@ def render_status_page(s: Snapshot, *, now: float | None = None) -> str:
             '<div class="notice">The vantage looks offline: every check failed at the network level, '
             "so no block is raised until it is back.</div>"
         )
+    return notice
+
+
+def render_status_page(s: Snapshot, *, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    by_service = _by_service(s)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="refresh" content="30">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>msgprobe {escape(s.probe_id)}</title><style>{_CSS}</style></head><body>"
-        f"{_header(s, now)}<main>{notice}{_services(s, now)}{_legend()}</main>"
+        f"<title>msgprobe {escape(s.probe_id)}</title><style>{CSS}</style></head><body>"
+        f"{_header(s, now)}<main>{_notices(s)}{_grid(s, by_service)}{_services(s, now, by_service)}"
+        f"{_legend(s.confirm)}</main>"
         '<footer>Machine-readable: <a href="status">/status</a> (JSON), '
-        '<a href="metrics">/metrics</a> (Prometheus).</footer></body></html>\n'
+        '<a href="metrics">/metrics</a> (Prometheus)'
+        + (', <a href="evidence">/evidence</a> (JSON records)' if s.evidence is not None else "")
+        + ".</footer></body></html>\n"
     )

@@ -1,5 +1,6 @@
 """Folds cycle results into the daemon's ``Snapshot``: confirmation, ring
-buffers of recent failures, cumulative counters and histograms.
+buffers of recent failures and of every cycle's result (the status page's
+history bar), cumulative counters and histograms.
 
 No I/O and no clock of its own: the daemon passes ``now``.
 """
@@ -22,6 +23,7 @@ from probe.state import (
     CheckStats,
     FailureRecord,
     Histogram,
+    HistoryCell,
     ServiceView,
     Snapshot,
     TrackedEndpoint,
@@ -29,6 +31,19 @@ from probe.state import (
 from probe.vocab import Status, failure_label
 
 RECENT_FAILURES = 10
+# Cycles of history kept per endpoint: 30 small cells, a few kB per endpoint
+# even for the built-in catalog, and at the default interval 2.5 hours.
+HISTORY = 30
+
+
+def _history_cell(ring: deque[HistoryCell], now: float, result: EndpointResult) -> HistoryCell:
+    """This cycle's cell, counting how many cycles in a row gave the same line."""
+    v = result.verdict
+    line = (v.status, v.method, v.failure, v.evidence)
+    last = ring[-1] if ring else None
+    if last is not None and (last.status, last.method, last.failure, last.evidence) == line:
+        return HistoryCell(now, *line, repeats=last.repeats + 1, since=last.since)
+    return HistoryCell(now, *line, repeats=1, since=now)
 
 
 class Tracker:
@@ -46,6 +61,7 @@ class Tracker:
         self._totals: dict[tuple[str, str, str], int] = {}
         self._durations: dict[tuple[str, str], list[float | int]] = {}  # bucket counts..., sum, count
         self._latest: dict[tuple[str, str], EndpointResult] = {}
+        self._history: dict[tuple[str, str], deque[HistoryCell]] = {}
         self.configure(config)
 
     @property
@@ -56,7 +72,7 @@ class Tracker:
         """Adopt a (re)loaded config: endpoints that remain keep their history."""
         self.config = config
         keys = {(s.name, e.host) for s in config.services for e in s.endpoints}
-        for store in (self._tracks, self._recent, self._latest):
+        for store in (self._tracks, self._recent, self._latest, self._history):
             for key in [k for k in store if k not in keys]:
                 del store[key]
         self._snapshot = replace(
@@ -65,6 +81,7 @@ class Tracker:
             country=config.country,
             asn=config.asn,
             config_path=str(config.path or ""),
+            confirm=config.confirm,
         )
         self._publish()
 
@@ -91,6 +108,8 @@ class Tracker:
                 ring = self._recent.setdefault(key, deque(maxlen=RECENT_FAILURES))
                 v = result.verdict
                 ring.append(FailureRecord(now, v.status, v.method, v.failure, v.evidence))
+            history = self._history.setdefault(key, deque(maxlen=HISTORY))
+            history.append(_history_cell(history, now, result))
             for row in result.checks:
                 label = row.check
                 counter = (result.service, label, failure_label(row.failure))
@@ -106,6 +125,8 @@ class Tracker:
             regime=cycle.regime,
             canaries=cycle.canary_up,
             controls={**self._snapshot.controls, **cycle.controls},
+            # The scheduler's own plan: interval after the start plus jitter (here its mean).
+            next_cycle=max(cycle.started + self.config.interval + self.config.jitter / 2, cycle.finished),
         )
         self._publish()
         return self._snapshot
@@ -124,6 +145,7 @@ class Tracker:
             for e in service.endpoints:
                 key = (service.name, e.host)
                 track = self._tracks.get(key, Track())
+                pending = track.candidate
                 states.append((e.state, track.status))
                 endpoints.append(
                     TrackedEndpoint(
@@ -137,6 +159,10 @@ class Tracker:
                         checks=tuple(c.label for c in e.checks),
                         methods=applicable_methods(e),
                         recent_failures=tuple(self._recent.get(key, ())),
+                        history=tuple(self._history.get(key, ())),
+                        pending=pending[0] if pending else None,
+                        pending_method=pending[1] if pending else None,
+                        pending_cycles=track.streak if pending else 0,
                     )
                 )
             services.append(

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 
-from probe.export.records import cycle_record, iso_time, result_record, status_record
+from probe.export.records import cycle_record, endpoint_record, iso_time, result_record, status_record
 from probe.model import EndpointResult, HttpObservation
 from probe.vocab import Method, Status
 from tests.export import snapshots
@@ -142,8 +142,20 @@ def test_status_record_groups_endpoints_by_service() -> None:
         "since": None,
         "latest": None,
         "recent_failures": [],
+        "pending": None,
     }
+    assert record["confirm"] == snapshots.scenario().confirm
     json.dumps(record)
+
+
+def test_status_record_shows_a_change_being_confirmed() -> None:
+    endpoint = dataclasses.replace(
+        snapshots.scenario().endpoints[0],
+        pending=Status.BLOCKED,
+        pending_method=Method.TLS_RESET,
+        pending_cycles=1,
+    )
+    assert endpoint_record(endpoint)["pending"] == {"status": "blocked", "method": "tls.reset", "cycles": 1}
 
 
 def test_status_record_before_first_cycle() -> None:
