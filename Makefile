@@ -36,5 +36,11 @@ soak: $(STAMP)
 fleet: $(STAMP)
 	$(BIN)/python -m bench.fleet
 
+# The image and the volunteer stack built and run for real (root, docker.io,
+# debootstrap, victoria-metrics; ~3.5 min cold). `make test` runs it too,
+# through tests/deploy/test_container.py, and skips it where no engine can run.
+container:
+	scripts/container/run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
