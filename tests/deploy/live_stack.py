@@ -3,15 +3,18 @@
     msgprobe demo  ──scrape──►  Prometheus agent (vantage xa-1) ──remote write──┐
     msgprobe demo  ──scrape──►  Prometheus agent (vantage xb-1) ──remote write──┤
                                                                                  ▼
-                                   central Prometheus (remote-write receiver, the msgprobe rules)
+                  central store: Prometheus (remote-write receiver, the msgprobe rules)
+                              or VictoriaMetrics + vmalert (victoria_stack.py)
 
 Each volunteer runs its own agent, so each agent here is the shipped
 deploy/volunteer/prometheus-agent.yml with its vantage identity in the
 environment, as in the compose file; only addresses, intervals and the token
 path differ. The central server loads the shipped rule files with only the
-evaluation interval shortened. Every process listens on 127.0.0.1 on a port
-the kernel picked, keeps its data in a temporary directory, and is killed
-when the stack closes, whatever happened.
+evaluation interval shortened, and MessengerNewBlock's ``for`` (so that the
+test sees it fire, not only pend; the promtool tests hold the real 5m), and
+notifies a loopback stand-in for Alertmanager (notifier.py). Every process
+listens on 127.0.0.1 on a port the kernel picked, keeps its data in a
+temporary directory, and is killed when the stack closes, whatever happened.
 """
 
 from __future__ import annotations
@@ -34,8 +37,11 @@ from typing import Any
 import yaml
 
 from tests.deploy.deploy_files import AGENT_CONFIG, CENTRAL_CONFIG, rule_files
+from tests.deploy.notifier import NotifierSink
 
 EVALUATION_INTERVAL = "1s"
+# MessengerNewBlock's `for` in the live copy: long enough to be seen pending, short enough to fire.
+SHORT_FOR = {"MessengerNewBlock": "20s"}
 SCRAPE_INTERVAL = "1s"
 DEMO_INTERVAL = "2s"
 STARTUP_TIMEOUT = 30.0
@@ -86,8 +92,19 @@ class Process:
 class Stack:
     workdir: Path
     processes: list[Process] = field(default_factory=list)
-    central_url: str = ""
+    central_url: str = ""  # where queries go: Prometheus's or VictoriaMetrics's HTTP API
+    rules_url: str = ""  # who evaluates the rules: central Prometheus or vmalert (its /api/v1/alerts)
+    backend: str = "prometheus"
     demos: dict[str, str] = field(default_factory=dict)  # vantage id -> demo base URL
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # after the processes
+    notifier: NotifierSink = field(default_factory=NotifierSink)  # the evaluator's Alertmanager
+
+    def notifier_address(self) -> str:
+        """The Alertmanager stand-in's host:port, started on first use and stopped at close."""
+        if self.notifier.server is None:
+            self.notifier.start()
+            self.cleanups.append(self.notifier.stop)
+        return self.notifier.address
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
         log = self.workdir / f"{name}.log"
@@ -118,21 +135,24 @@ class Stack:
         raise RuntimeError(f"{proc.name} not ready at {url} after {STARTUP_TIMEOUT}s\n{proc.tail(40)}")
 
     def close(self) -> None:
-        # Senders before the receiver, so an agent's last flush finds it.
+        # Senders before receivers, each gone before the next is told: an agent's
+        # or vmalert's last flush then finds its store alive instead of retrying
+        # into a closed port until it is killed.
         for proc in reversed(self.processes):
             if proc.popen.poll() is None:
                 proc.popen.terminate()
-        for proc in reversed(self.processes):
             try:
                 proc.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
                 proc.popen.wait(timeout=5)
+        for cleanup in self.cleanups:
+            cleanup()
 
-    # --- the central Prometheus's HTTP API ---
+    # --- the central store's HTTP API (Prometheus's; VictoriaMetrics speaks it too) ---
 
-    def api(self, path: str, **params: str) -> Any:
-        url = f"{self.central_url}/api/v1/{path}"
+    def api(self, path: str, base: str = "", **params: str) -> Any:
+        url = f"{base or self.central_url}/api/v1/{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
         status, body = http_get(url, timeout=10)
@@ -154,28 +174,41 @@ class Stack:
         result: list[dict[str, Any]] = data["result"]
         return result
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts as the rule evaluator lists them, with ``alertname`` among the labels
+        (vmalert names an alert in ``name``, Prometheus only in the labels)."""
+        # vmalert answers `"alerts": null` before its first evaluation has found any.
+        found: list[dict[str, Any]] = self.api("alerts", base=self.rules_url)["alerts"] or []
+        return [{**a, "labels": {"alertname": a.get("name", ""), **a["labels"]}} for a in found]
 
-def _rules_with_short_interval(target: Path) -> list[str]:
-    """The shipped rule files, unchanged but for the groups' evaluation interval."""
+
+def rules_with_short_interval(target: Path, drop: tuple[str, ...] = ()) -> list[str]:
+    """The shipped rule files, unchanged but for the groups' evaluation interval,
+    ``SHORT_FOR`` and the rule fields in ``drop`` (for an evaluator too old to know them)."""
     target.mkdir()
     out = []
     for path in rule_files():
         doc = yaml.safe_load(path.read_text())
         for group in doc["groups"]:
             group["interval"] = EVALUATION_INTERVAL
+            for rule in group["rules"]:
+                for key in drop:
+                    rule.pop(key, None)
+                if rule.get("alert") in SHORT_FOR:
+                    rule["for"] = SHORT_FOR[rule["alert"]]
         copy = target / path.name
         copy.write_text(yaml.safe_dump(doc, sort_keys=False))
         out.append(str(copy))
     return out
 
 
-def _central_config(workdir: Path) -> Path:
+def _central_config(workdir: Path, notifier: str) -> Path:
     doc = yaml.safe_load(CENTRAL_CONFIG.read_text())
     doc["global"]["evaluation_interval"] = EVALUATION_INTERVAL
-    doc["rule_files"] = _rules_with_short_interval(workdir / "rules")
-    # Nothing to scrape or alert here: the data comes by remote write, the
-    # alerts are read from the rules API.
-    doc.pop("alerting")
+    doc["rule_files"] = rules_with_short_interval(workdir / "rules")
+    (manager,) = doc["alerting"]["alertmanagers"]
+    manager["static_configs"] = [{"targets": [notifier]}]
+    # Nothing to scrape here: the data comes by remote write.
     doc["scrape_configs"] = []
     path = workdir / "central.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -201,29 +234,44 @@ def _agent_config(workdir: Path, vantage: Vantage, demo_port: int, write_url: st
     return path
 
 
+# Starts the central store in the stack; returns the remote write URL the agents
+# push to and a check that blocks until the store (and its rule evaluator) is ready.
+CentralStarter = Callable[[Stack], tuple[str, Callable[[], None]]]
+
+
+def prometheus_central(prometheus: str) -> CentralStarter:
+    def start(stack: Stack) -> tuple[str, Callable[[], None]]:
+        port = free_port()
+        stack.central_url = stack.rules_url = f"http://127.0.0.1:{port}"
+        central = stack.start(
+            "central",
+            [
+                prometheus,
+                f"--config.file={_central_config(stack.workdir, stack.notifier_address())}",
+                f"--storage.tsdb.path={stack.workdir / 'central-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-remote-write-receiver",
+                "--log.level=warn",
+            ],
+        )
+        return stack.central_url + "/api/v1/write", lambda: stack.wait_ready(
+            central, f"{stack.central_url}/-/ready"
+        )
+
+    return start
+
+
 @contextlib.contextmanager
 def running_stack(
     workdir: Path,
     prometheus: str,
     vantages: tuple[Vantage, ...] = VANTAGES,
     regimes: Mapping[str, str] | None = None,  # vantage id -> `msgprobe demo --regime`
+    central: CentralStarter | None = None,  # default: a central Prometheus
 ) -> Iterator[Stack]:
     stack = Stack(workdir)
     try:
-        central_port = free_port()
-        stack.central_url = f"http://127.0.0.1:{central_port}"
-        central = stack.start(
-            "central",
-            [
-                prometheus,
-                f"--config.file={_central_config(workdir)}",
-                f"--storage.tsdb.path={workdir / 'central-data'}",
-                f"--web.listen-address=127.0.0.1:{central_port}",
-                "--web.enable-remote-write-receiver",
-                "--log.level=warn",
-            ],
-        )
-        write_url = stack.central_url + "/api/v1/write"
+        write_url, central_ready = (central or prometheus_central(prometheus))(stack)
         for vantage in vantages:
             demo_port = free_port()
             regime = (regimes or {}).get(vantage.id, "online")
@@ -266,7 +314,7 @@ def running_stack(
             )
             stack.wait_ready(demo, f"http://127.0.0.1:{demo_port}/-/healthy")
             stack.wait_ready(agent, f"http://127.0.0.1:{agent_port}/-/ready")
-        stack.wait_ready(central, f"{stack.central_url}/-/ready")
+        central_ready()
         yield stack
     finally:
         stack.close()
