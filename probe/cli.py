@@ -148,10 +148,12 @@ async def _once(config: Config, fmt: str) -> str:
     from probe.export.records import cycle_record, result_record
     from probe.export.table import render_table
     from probe.measure.toolkit import open_toolkit
+    from probe.measure.trace_log import beside
     from probe.runner.cycle import run_cycle
 
     fingerprints = load_fingerprints(config.blockpages)
-    async with open_toolkit(config) as kit:
+    # A manual run keeps the daemon's once-a-day traceroute promise too.
+    async with open_toolkit(config, trace_log=beside(config.evidence_path)) as kit:
         cycle = await run_cycle(kit, fingerprints, config.services, retries=config.confirm - 1)
     if fmt == "json":
         record = cycle_record(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from probe.analysis.censor_hop import CensorHop
 from probe.model import EndpointResult
 from probe.vocab import EndpointState, Method, Regime, Status
 
@@ -49,6 +50,15 @@ class HistoryCell:
 
 
 @dataclass(frozen=True, slots=True)
+class CensorTrace:
+    """The last censor traceroute of an endpoint: it runs at most once a day
+    (``raw.trace_every``), so it outlives the cycle it ran in."""
+
+    at: float  # unix seconds, the end of the cycle it ran in
+    hop: CensorHop | None  # None: the walk found no hop where the trigger fares worse
+
+
+@dataclass(frozen=True, slots=True)
 class TrackedEndpoint:
     service: str
     endpoint: str
@@ -67,6 +77,11 @@ class TrackedEndpoint:
     pending: Status | None = None
     pending_method: Method | None = None
     pending_cycles: int = 0
+    # Packet witnesses of the latest result (probe.analysis.packets), sorted:
+    # the kinds ("dns", "reset") a raw check ran for, and those it showed injected.
+    packets_checked: tuple[str, ...] = ()
+    packets_injected: tuple[str, ...] = ()
+    censor: CensorTrace | None = None  # None: no censor traceroute ever ran for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,9 @@ class Snapshot:
     budget_limit: int | None = None
     # The evidence log's health (None: no evidence log configured).
     evidence: EvidenceHealth | None = None
+    # Raw-packet checks: configured at all, and why they cannot run here (None: they can).
+    raw_enabled: bool = False
+    raw_problem: str | None = None
     confirm: int = 1  # consecutive cycles a change of status needs (Config.confirm)
     # When the next cycle should start, unix seconds: an estimate, the scheduler adds random jitter.
     next_cycle: float | None = None

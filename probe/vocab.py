@@ -111,6 +111,7 @@ class Operation(StrEnum):
     TRANSFER = "transfer"  # a bounded upload/download over an open connection (freeze, throttle)
     UDP_SEND = "udp_send"  # one datagram sent (STUN Binding, random payload, a paced flow)
     UDP_RECEIVE = "udp_receive"  # one datagram (or ICMP error) received
+    RAW_DNS = "raw_dns"  # the raw DNS witness: the suspect query, the canary, no-resolver addresses, captured
 
 
 class Purpose(StrEnum):

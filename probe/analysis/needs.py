@@ -9,11 +9,12 @@ Pure functions of observations and config.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from probe.addresses import in_prefixes, is_bogon
 from probe.config.model import Endpoint, IPNetwork
-from probe.model import DnsObservation, HttpObservation, TcpObservation
-from probe.vocab import CERTIFICATE_FAILURES, DECOY_WORTHY, Failure, Operation, Purpose, Status
+from probe.model import DnsObservation, HttpObservation, TcpObservation, TlsObservation, Verdict
+from probe.vocab import CERTIFICATE_FAILURES, DECOY_WORTHY, Failure, Method, Operation, Purpose, Status
 
 CANARY_WORTHY = frozenset({Failure.DNS_REFUSED, Failure.DNS_SERVER_FAILURE, Failure.TIMEOUT})
 
@@ -108,3 +109,57 @@ def needs_peer_control(status: Status, endpoint: Endpoint) -> bool:
     if status is Status.ERROR:
         return False
     return status is not Status.OK or any(c.url.startswith("http://") for c in endpoint.checks)
+
+
+def needs_packet_dns(
+    endpoint: Endpoint,
+    dns: Sequence[DnsObservation],
+    tcp: Sequence[TcpObservation],
+    test_networks: tuple[IPNetwork, ...],
+) -> bool:
+    """Is the answer here suspect enough to ask the packets who sent it (raw)?
+    A reply that is a failure, a reserved address or one outside the expected
+    networks, a second reply to one query, or answered addresses none of
+    which connects. Silence is never suspect: there is no reply to attribute."""
+    probe = [o for o in dns if o.role == "probe"]
+    if not any(o.rcode is not None for o in probe):
+        return False  # nothing answered at all: no reply to attribute (and an offline vantage pays nothing)
+    if any(o.extra_replies for o in probe):
+        return True
+    if needs_control(endpoint, probe, test_networks, has_asn_database=False):
+        return True
+    answered = {a for o in probe for a in o.addresses}
+    checked = [o for o in tcp if o.purpose is Purpose.CHECK and o.address in answered]
+    return bool(checked) and all(o.failure is not None for o in checked)
+
+
+_SNI_METHODS = frozenset({Method.TLS_RESET, Method.TLS_TIMEOUT, Method.THROTTLED})
+_HOST_METHODS = frozenset({Method.HTTP_RESET, Method.HTTP_TIMEOUT, Method.HTTP_BLOCKPAGE, Method.HTTP_DIFF})
+
+
+def needs_traceroute(
+    verdict: Verdict, tls: Sequence[TlsObservation], http: Sequence[HttpObservation]
+) -> tuple[str, str, int] | None:
+    """(trigger, address, port) of the censor traceroute a block calls for, or None.
+
+    A name-based block carries its trigger: the SNI of a ClientHello, or the
+    Host of a plain-HTTP request (an HTTPS request's Host is encrypted, so its
+    trigger is the SNI). An address, DNS, UDP or whitelist block has none to
+    send with increasing TTL. IPv4 only, like the traceroute."""
+    if verdict.status is not Status.BLOCKED or verdict.method is None or verdict.address is None:
+        return None
+    address = verdict.address
+    if ":" in address:
+        return None
+    if verdict.method in _SNI_METHODS:
+        port = next((t.port for t in tls if t.address == address and t.purpose is Purpose.CHECK), 443)
+        return "sni", address, port
+    if verdict.method in _HOST_METHODS:
+        request = next((h for h in http if h.address == address and not h.decoy), None)
+        if request is None:
+            return None
+        parts = urlsplit(request.url)
+        if parts.scheme == "https":
+            return "sni", address, parts.port or 443
+        return "host", address, parts.port or 80
+    return None

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from probe.addresses import is_bogon
 from probe.analysis.needs import control_addresses_to_measure, needs_canary, needs_control, ordinary_space
-from probe.checks import REGISTRY
+from probe.checks import REGISTRY, raw_steps
 from probe.checks.spec import CheckSpec, PortContext, Recorded
 from probe.checks.tls import follow_up
 from probe.config.model import Check, Endpoint, Service
@@ -92,10 +92,16 @@ async def _port(ctx: PortContext, items: list[tuple[CheckSpec, Check]]) -> None:
 
 
 async def _address(kit: Toolkit, trace: Trace, endpoint: Endpoint, address: str, recorded: Recorded) -> None:
-    await _all(
-        _port(PortContext(kit, trace, endpoint, address, port, recorded), items)
-        for port, items in _ports(endpoint).items()
-    )
+    capture = await raw_steps.start_capture(kit, address)
+    try:
+        await _all(
+            _port(PortContext(kit, trace, endpoint, address, port, recorded), items)
+            for port, items in _ports(endpoint).items()
+        )
+    except BaseException:
+        raw_steps.drop_capture(capture)
+        raise
+    await raw_steps.finish_capture(kit, trace, address, capture, recorded)
 
 
 async def _control_address(
@@ -174,6 +180,7 @@ async def measure_endpoint(
                 await _control_address(kit, trace, endpoint, address, recorded)
         extra = await _late_replies(late)
         dns_obs = [replace(o, extra_replies=e) if e else o for o, e in zip(dns_obs, extra, strict=True)]
+        await raw_steps.dns_step(kit, trace, endpoint, dns_obs, recorded)
     except Exception as exc:
         cause = _root(exc)
         log.error(

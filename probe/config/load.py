@@ -27,7 +27,7 @@ import yaml
 
 from probe.config import values
 from probe.config.catalog import load_catalog, read_services
-from probe.config.model import Config, ControlPeer, IPNetwork, ResolverSpec, Service
+from probe.config.model import Config, ControlPeer, IPNetwork, Raw, ResolverSpec, Service
 from probe.config.nodes import ConfigError, NodeReader, builtin_path
 
 T = TypeVar("T")
@@ -193,10 +193,21 @@ def _age(r: NodeReader, node: yaml.Node, key: str) -> float | None:
     return seconds
 
 
+def _addresses(r: NodeReader, node: yaml.Node, key: str) -> tuple[str, ...] | None:
+    found = [r.parsed(item, key, values.address) for item in r.sequence(node, key)]
+    return None if None in found else tuple(a for a in found if a is not None)
+
+
+def _raw(put: Callable[[Raw, Any], Raw]) -> Callable[[Config, Any], Config]:
+    return lambda c, v: replace(c, raw=put(c.raw, v))
+
+
 # Hard ceilings: no config can make a volunteer's probe move more than this.
 MAX_DAILY_BYTES = 50_000_000
 MAX_FLOW_SECONDS = 30.0
 MAX_FLOW_BYTES = 200_000
+MAX_HOPS = 64
+MAX_TRACE_SECONDS = 600.0
 
 # In the order problems are reported in when several keys are bad.
 FIELDS: tuple[Field[Any], ...] = (
@@ -253,6 +264,15 @@ FIELDS: tuple[Field[Any], ...] = (
         _at_most(MAX_FLOW_BYTES),
         lambda c, v: replace(c, calls=replace(c.calls, flow_bytes=int(v))),
     ),
+    _row("raw.packets", _switch, _raw(lambda r, v: replace(r, packets=v))),
+    _row("raw.no_resolver", _addresses, _raw(lambda r, v: replace(r, no_resolver=v))),
+    _row("raw.traceroute", _switch, _raw(lambda r, v: replace(r, traceroute=v))),
+    _row("raw.max_hops", _at_most(MAX_HOPS), _raw(lambda r, v: replace(r, max_hops=int(v)))),
+    _row("raw.per_hop", _at_most(3), _raw(lambda r, v: replace(r, per_hop=int(v)))),
+    _row("raw.hop_wait", _at_most(10.0, "s"), _raw(lambda r, v: replace(r, hop_wait=v))),
+    _row("raw.pace", _at_most(60.0, "s"), _raw(lambda r, v: replace(r, pace=v))),
+    _row("raw.trace_budget", _at_most(MAX_TRACE_SECONDS, "s"), _raw(lambda r, v: replace(r, trace_budget=v))),
+    _row("raw.trace_every", _timeout, _raw(lambda r, v: replace(r, trace_every=v))),
     _row("whitelist_canaries", _canaries, lambda c, v: replace(c, whitelist_canaries=v)),
     _row("whitelist_canary_port", _port, lambda c, v: replace(c, whitelist_canary_port=v)),
 )

@@ -124,6 +124,27 @@ class Calls:
     flow_bytes: int = 150_000  # bounded: at most 200 KB
 
 
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Packet witnesses (scapy, NET_RAW): injected DNS answers, forged resets, the censor's hop."""
+
+    packets: bool = False  # DNS-injection and forged-reset witnesses
+    no_resolver: tuple[str, ...] = ()  # addresses on the path that run no resolver: any answer is forged
+    # The censor traceroute is opt-in on its own: it sends the blocked name
+    # again with every TTL, which a censor may notice.
+    traceroute: bool = False
+    max_hops: int = 30
+    per_hop: int = 1  # trigger packets per TTL
+    hop_wait: float = 2.0  # seconds to wait for what a TTL draws
+    pace: float = 1.0  # seconds between TTLs
+    trace_budget: float = 120.0  # seconds one traceroute may take in all
+    trace_every: float = 86_400.0  # at most once per blocked endpoint in this time
+
+    @property
+    def enabled(self) -> bool:
+        return self.packets or self.traceroute
+
+
 # Domestic services a whitelist regime lets through, per ISO country code,
 # used when the config names none for the country. RU: the CIDR-whitelist
 # probe of hyperion-cs/dpi-checkers (ru/dpi-ch/config/default.yaml at 53a8250,
@@ -170,6 +191,7 @@ class Config:
     test_networks: tuple[IPNetwork, ...] = ()
     throttle: Throttle = field(default_factory=Throttle)
     calls: Calls = field(default_factory=Calls)
+    raw: Raw = field(default_factory=Raw)
     # (country, canaries) pairs as configured; see ``canaries``.
     whitelist_canaries: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # The canaries' HTTPS port: 443 on a real vantage; a test network moves it.

@@ -122,3 +122,11 @@ def server(value: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{value!r} needs a port 1-65535")
     return host, int(port)
+
+
+def address(value: str) -> str:
+    """An IPv4 or IPv6 literal, as written (``raw.no_resolver``: never a name to resolve)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"bad address {value!r} (expected an IP literal, e.g. 192.0.2.1)") from None

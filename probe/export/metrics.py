@@ -110,6 +110,26 @@ METRICS: tuple[MetricSpec, ...] = (
         ("service", "endpoint"),
     ),
     MetricSpec(
+        "msgprobe_injection_detected",
+        "gauge",
+        "1 if the latest result's packets show this kind (dns, reset) injected, 0 if a raw check"
+        " ran for it and showed none; absent when none ran (no NET_RAW, raw off).",
+        ("service", "endpoint", "kind"),
+    ),
+    MetricSpec(
+        "msgprobe_censor_hop",
+        "gauge",
+        "IP TTL at which the last censor traceroute met interference (0: it found no such hop);"
+        " absent until one ran. At most one a day per blocked endpoint: the router is in /status.",
+        ("service", "endpoint"),
+    ),
+    MetricSpec(
+        "msgprobe_raw_ready",
+        "gauge",
+        "1 if the configured raw-packet checks can run here, 0 if not (no NET_RAW, scapy or"
+        " libpcap: /status says which); absent when none is configured.",
+    ),
+    MetricSpec(
         "msgprobe_throttle_budget_used_bytes",
         "gauge",
         "Bytes of today's (UTC) throttle/freeze byte budget spent or reserved.",
@@ -256,6 +276,17 @@ def _endpoints(f: _Families, s: Snapshot) -> None:
                 {"service": service, "endpoint": endpoint},
                 best_goodput(e.latest.observations),
             )
+        # Only the kinds a raw check ran for: a 0 then says "looked, found none",
+        # never "could not look". Router addresses stay out of the labels.
+        for kind in sorted({*e.packets_checked, *e.packets_injected}):  # never hide an injection
+            f.add(
+                "msgprobe_injection_detected",
+                {"service": service, "endpoint": endpoint, "kind": kind},
+                1.0 if kind in e.packets_injected else 0.0,
+            )
+        if e.censor is not None:
+            hop = e.censor.hop.hop if e.censor.hop is not None else 0
+            f.add("msgprobe_censor_hop", {"service": service, "endpoint": endpoint}, float(hop))
 
 
 def _services(f: _Families, s: Snapshot) -> None:
@@ -293,6 +324,8 @@ def _daemon(f: _Families, s: Snapshot) -> None:
         f.add("msgprobe_evidence_write_errors_total", {}, float(s.evidence.write_errors))
         f.add("msgprobe_evidence_dropped_records_total", {}, float(s.evidence.dropped))
         f.add("msgprobe_evidence_bytes", {}, float(s.evidence.bytes))
+    if s.raw_enabled:
+        f.add("msgprobe_raw_ready", {}, 0.0 if s.raw_problem else 1.0)
     if s.budget_limit is not None:
         f.add("msgprobe_throttle_budget_used_bytes", {}, float(s.budget_used or 0))
         f.add("msgprobe_throttle_budget_bytes", {}, float(s.budget_limit))

@@ -8,6 +8,11 @@ runner's history cells count how many cycles in a row gave the same line
 (``HistoryCell.repeats``), so a run reads "same for 12 cycles since 14:02"
 even after its start has left the ring; older runs sit in a ``<details>``
 (no JavaScript).
+
+Packet witnesses get one line of their own ("reset forged · censor at hop
+3, after router 10.79.2.2"), only when there is something to say: an
+injection in the latest result, or a censor traceroute, which runs once a
+day and so carries its own time.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from html import escape
 
 from probe.export.page_format import ago, badge, cycles, evidence_href, what, when
 from probe.export.records import iso_time
-from probe.state import FailureRecord, HistoryCell, TrackedEndpoint
+from probe.state import CensorTrace, FailureRecord, HistoryCell, TrackedEndpoint
 from probe.vocab import EndpointState, Method, Status
 
 BAR_CELLS = 30  # the runner keeps as many (probe.runner.tracker.HISTORY)
 SHOWN_RUNS = 10  # older runs in the <details>; /status and /evidence have the rest
+INJECTED = {"dns": "DNS answer forged", "reset": "reset forged"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,28 @@ def evidence(e: TrackedEndpoint, now: float, *, links: bool) -> str:
     return f'<div class="ev">{head}<details><summary>{label}</summary>{older}{tail}</details></div>'
 
 
+def _censor_text(censor: CensorTrace) -> str:
+    hop = censor.hop
+    if hop is None:
+        return "censor traceroute: no interfering hop"
+    after = f", after router {hop.last_router}" if hop.last_router else ""
+    return f"censor at hop {hop.hop}{after} ({hop.interference})"
+
+
+def packets(e: TrackedEndpoint, now: float) -> str:
+    """The packet witnesses' line, or nothing when they have shown nothing."""
+    parts = [INJECTED.get(kind, f"{kind} injected") for kind in e.packets_injected]
+    if e.censor is not None:
+        parts.append(_censor_text(e.censor))
+    if not parts:
+        return ""
+    traced = f' <span class="muted">traced {when(e.censor.at, now)}</span>' if e.censor is not None else ""
+    return (
+        f'<div class="ev"><p class="packets"><b>packets</b> '
+        f'<span class="evtext">{escape(" · ".join(parts))}</span>{traced}</p></div>'
+    )
+
+
 def _cell_title(cell: HistoryCell) -> str:
     return " · ".join(
         x for x in (iso_time(cell.time), cell.status.value, cell.method.value if cell.method else "") if x
@@ -161,5 +189,5 @@ def endpoint_row(e: TrackedEndpoint, now: float, *, confirm: int, links: bool) -
         f'<div class="ep r-{escape(shown.value)}">'
         f'<div class="ep-name"><code>{escape(e.endpoint)}</code>{tag}</div>'
         f'<div class="ep-status">{status_cell(e, now)}{confirming(e, confirm)}</div>'
-        f"{history_bar(e.history)}{evidence(e, now, links=links)}</div>"
+        f"{history_bar(e.history)}{packets(e, now)}{evidence(e, now, links=links)}</div>"
     )

@@ -26,7 +26,7 @@ from probe.model import (
     HttpObservation,
     TraceEvent,
 )
-from probe.state import FailureRecord, Snapshot, TrackedEndpoint
+from probe.state import CensorTrace, FailureRecord, Snapshot, TrackedEndpoint
 from probe.vocab import Regime, Status
 
 # 2 (December 2026): each result carries its trace (every operation with its
@@ -175,6 +175,27 @@ def failure_record(f: FailureRecord) -> Record:
     }
 
 
+def censor_record(c: CensorTrace) -> Record:
+    """The last censor traceroute; a walk that found no hop has every field null but ``at``."""
+    hop = c.hop
+    return {
+        "hop": hop.hop if hop is not None else None,
+        "interference": hop.interference if hop is not None else None,
+        "last_router": hop.last_router if hop is not None else None,
+        "router": hop.router if hop is not None else None,
+        "at": iso_time(c.at),
+    }
+
+
+def packets_record(e: TrackedEndpoint) -> Record:
+    """Packet witnesses: the latest result's injection kinds, and the last traceroute (null: none ran)."""
+    return {
+        "injected": list(e.packets_injected),
+        "checked": list(e.packets_checked),
+        "censor": censor_record(e.censor) if e.censor is not None else None,
+    }
+
+
 def endpoint_record(e: TrackedEndpoint) -> Record:
     return {
         "endpoint": e.endpoint,
@@ -193,6 +214,7 @@ def endpoint_record(e: TrackedEndpoint) -> Record:
             "method": e.pending_method.value if e.pending_method is not None else None,
             "cycles": e.pending_cycles,
         },
+        "packets": packets_record(e),
     }
 
 
@@ -217,6 +239,8 @@ def status_record(s: Snapshot) -> Record:
             "finished": _iso_or_none(s.last_cycle_end),
             "duration_s": None if s.last_cycle_duration is None else round(s.last_cycle_duration, 3),
         },
+        # Raw-packet checks (null: none configured): can they run here, and if not, why.
+        "raw": {"ready": s.raw_problem is None, "problem": s.raw_problem} if s.raw_enabled else None,
         # The evidence log's health and where its records are served (null: no log).
         "evidence": None
         if s.evidence is None

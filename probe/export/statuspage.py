@@ -105,6 +105,13 @@ def _header(s: Snapshot, now: float) -> str:
         words = [f"{', '.join(answering)} answering"] if answering else []
         words += [f"{', '.join(failing)} failing"] if failing else []
         items.append(("canaries", "; ".join(words)))
+    if s.raw_enabled:
+        raw = (
+            "ready"
+            if s.raw_problem is None
+            else f"{badge('error')} {escape(s.raw_problem)}: the other checks run"
+        )
+        items.append(("packet checks", raw))
     if not s.reload_ok:
         items.append(("config", badge("error") + " last reload failed; the previous config runs"))
     if s.evidence is not None:

@@ -115,6 +115,16 @@ class Connection:
         self.sock.close()
 
 
+def _note_local_port(trace: Trace, transaction: int, sock: socket.socket) -> None:
+    """The port connect() bound, refused or not (the kernel keeps it until close)."""
+    try:
+        port = sock.getsockname()[1]
+    except OSError:
+        return
+    if port:
+        trace.local_ports[transaction] = port
+
+
 async def connect(
     trace: Trace,
     address: str,
@@ -144,6 +154,7 @@ async def connect(
                 await asyncio.get_running_loop().sock_connect(sock, target)
             connected = True
     finally:
+        _note_local_port(trace, transaction, sock)
         if not connected:
             sock.close()
     observation = TcpObservation(

@@ -8,6 +8,7 @@ loop, by the daemon), never once per cycle.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,15 @@ from probe.measure.dns import DnsQuery, DnsTarget, SystemResolver, concrete
 from probe.measure.http import HttpFetch
 from probe.measure.pairs import PairsLog
 from probe.measure.tls import TlsContexts
+from probe.measure.trace_log import TraceLog
+
+
+def _raw_problem(config: Config) -> str | None:
+    if not config.raw.enabled:
+        return None
+    from probe.raw.capability import raw_problem  # imports scapy: only when raw checks are configured
+
+    return raw_problem()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +43,19 @@ class Resources:
     # The loopback demo's simulated routing (tcp.connect); empty on a real vantage.
     route: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     udp_route: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)  # the same, for UDP
+    # Why raw checks cannot run here ("needs NET_RAW"), asked once per config;
+    # None when they can or when none is configured.
+    raw_problem: str | None = None
 
     @classmethod
     def create(cls, config: Config) -> Resources:
         contexts = TlsContexts.create(str(config.ca_bundle) if config.ca_bundle else None)
         asn = AsnDatabase(config.asn_database) if config.asn_database else None
-        return cls(contexts, asn, SystemResolver(), tuple(Peer.create(p) for p in config.control_peers))
+        peers = tuple(Peer.create(p) for p in config.control_peers)
+        return cls(contexts, asn, SystemResolver(), peers, raw_problem=_raw_problem(config))
+
+
+RAW_WITNESSES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,15 @@ class Toolkit:
     budget: ByteBudget = field(default_factory=lambda: ByteBudget(0))
     # When throttle pairs last ran where, and what they saw (kept by the daemon across cycles).
     pairs_log: PairsLog = field(default_factory=PairsLog)
+    # When each endpoint's censor traceroute last ran (kept by the daemon, on disk when it can).
+    trace_log: TraceLog = field(default_factory=TraceLog)
+    # Raw DNS witnesses at once: each holds captures (a thread and a packet socket) for its window.
+    raw_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RAW_WITNESSES))
+
+    @property
+    def packets(self) -> bool:
+        """Capture the packet witnesses (DNS injection, forged resets) this cycle."""
+        return self.config.raw.packets and self.resources.raw_problem is None
 
     @property
     def contexts(self) -> TlsContexts:
@@ -92,6 +118,7 @@ async def open_toolkit(
     resources: Resources | None = None,
     budget: ByteBudget | None = None,
     pairs_log: PairsLog | None = None,
+    trace_log: TraceLog | None = None,
 ) -> AsyncIterator[Toolkit]:
     resources = resources or Resources.create(config)
     t = config.timeouts
@@ -122,6 +149,7 @@ async def open_toolkit(
                 else None,
                 budget=budget or ByteBudget(config.throttle.daily_bytes),
                 pairs_log=pairs_log if pairs_log is not None else PairsLog(),
+                trace_log=trace_log if trace_log is not None else TraceLog(),
             )
         finally:
             dns.close()

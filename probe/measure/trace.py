@@ -115,6 +115,10 @@ class Trace:
         self.keep = frozenset(keep)
         self._events: list[TraceEvent] = []
         self._transactions = 0
+        # transaction -> the connection's local port: in memory only, never in an
+        # event or a record, so the raw reset witness can tell this attempt's
+        # connections from every other endpoint's to the same address.
+        self.local_ports: dict[int, int] = {}
 
     def now(self) -> float:
         return self.clock() - self.t0

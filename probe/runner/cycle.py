@@ -32,6 +32,7 @@ from probe.config.model import Check, Config, Endpoint, Service
 from probe.control.api import MAX_ADDRESSES, Request
 from probe.measure.toolkit import Toolkit
 from probe.model import EndpointObservations, EndpointResult, Verdict
+from probe.runner.censor_trace import trace_blocked
 from probe.runner.lag import monitored
 from probe.vocab import CheckKind, Regime, Status
 
@@ -164,6 +165,7 @@ async def run_cycle(
     async def canary(index: int, endpoint: Endpoint) -> None:
         canary_done[index] = await measure_endpoint(kit, canaries, endpoint, slot)
 
+    deadline = time.monotonic() + config.timeouts.cycle
     async with monitored() as lag:
         try:
             async with asyncio.timeout(config.timeouts.cycle), asyncio.TaskGroup() as group:
@@ -174,13 +176,18 @@ async def run_cycle(
                     group.create_task(one(index, service, endpoint))
         except TimeoutError:
             pass  # what finished stands; the rest is reported as not measured
-    results = [done.get(i) or _unmeasured(s, e) for i, (s, e) in enumerate(pairs)]
-    seen = tuple(
-        canary_done.get(i) or EndpointObservations(CANARY_SERVICE, e.host)
-        for i, e in enumerate(canaries.endpoints)
-    )
-    current = regime([r.observations for r in results], seen)
+        results = [done.get(i) or _unmeasured(s, e) for i, (s, e) in enumerate(pairs)]
+        seen = tuple(
+            canary_done.get(i) or EndpointObservations(CANARY_SERVICE, e.host)
+            for i, e in enumerate(canaries.endpoints)
+        )
+        current = regime([r.observations for r in results], seen)
+        results = apply_regime(results, current, seen)
+        inputs = {(s.name, e.host): AnalysisInput(s, e, fingerprints, config.test_networks) for s, e in pairs}
+        results = await trace_blocked(
+            kit, results, lambda r: inputs.get((r.service, r.endpoint)), deadline, wall=wall
+        )
     shortest = min(config.timeouts.dns, config.timeouts.connect, config.timeouts.tls, config.timeouts.http)
-    results = apply_overload(apply_regime(results, current, seen), lag.max_lag, shortest)
+    results = apply_overload(results, lag.max_lag, shortest)
     online = current is not Regime.OFFLINE
     return CycleResult(started, wall(), online, tuple(results), lag.max_lag, current, seen)

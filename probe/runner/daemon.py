@@ -35,13 +35,14 @@ from probe.export.evidence import EvidenceLog
 from probe.export.metrics import snapshot_registry
 from probe.export.records import result_record
 from probe.export.web import bound_addresses, make_app, serve
+from probe.measure import trace_log
 from probe.measure.budget import ByteBudget
 from probe.measure.pairs import PairsLog
 from probe.measure.toolkit import Resources, open_toolkit
 from probe.runner.cycle import CycleResult, run_cycle
 from probe.runner.scheduler import Clock, Scheduler
 from probe.runner.tracker import Tracker
-from probe.state import Snapshot
+from probe.state import CensorTrace, Snapshot
 from probe.vocab import Status
 
 if TYPE_CHECKING:  # loaded by the CLI when --web.config.file is given; bcrypt is imported only then
@@ -82,7 +83,6 @@ class Daemon:
         self.wall = wall
         # At start nothing else runs yet, so loading on the caller's thread blocks nobody.
         self.config, self.fingerprints, self.resources = load_all(load)  # ConfigError: nothing starts
-        self.tracker = Tracker(self.config, started=wall())
         # One budget and one pairs log for the daemon's lifetime: neither a
         # cycle nor a reload may hand the throttle tests a fresh day's bytes
         # or forget when pairs last ran. A reload changes the limit only.
@@ -91,6 +91,11 @@ class Daemon:
         self._view: tuple[Snapshot, Snapshot] | None = None
         self.scheduler = Scheduler(self.config.interval, self.config.jitter, clock=clock)
         path = evidence_path or self.config.evidence_path
+        self.trace_log = trace_log.beside(path)  # once a day per endpoint, across restarts too
+        # The last walks from before a restart: the limit will not repeat them for hours,
+        # and until then /metrics and /status must still show what they found.
+        censor = {(s, e): CensorTrace(at, found) for s, e, at, found in self.trace_log.results()}
+        self.tracker = Tracker(self.config, started=wall(), censor=censor)
         self.evidence = (
             EvidenceLog(
                 path,
@@ -118,6 +123,8 @@ class Daemon:
                 budget_used=self.budget.used,
                 budget_limit=self.budget.limit,
                 evidence=replace(self.evidence.health) if self.evidence else None,
+                raw_enabled=self.config.raw.enabled,
+                raw_problem=self.resources.raw_problem,
             )
             self._view = (base, view)
         return self._view[1]
@@ -163,7 +170,11 @@ class Daemon:
     async def cycle(self) -> CycleResult:
         config = self.config
         async with open_toolkit(
-            config, resources=self.resources, budget=self.budget, pairs_log=self.pairs_log
+            config,
+            resources=self.resources,
+            budget=self.budget,
+            pairs_log=self.pairs_log,
+            trace_log=self.trace_log,
         ) as kit:
             result = await run_cycle(kit, self.fingerprints, config.services, wall=self.wall)
         before = {(e.service, e.endpoint): e.status for e in self.tracker.snapshot.endpoints}

@@ -1,6 +1,14 @@
 """Folds cycle results into the daemon's ``Snapshot``: confirmation, ring
 buffers of recent failures and of every cycle's result (the status page's
-history bar), cumulative counters and histograms.
+history bar), cumulative counters and histograms, and the packet witnesses
+exports show: the latest result's injections, and the last censor
+traceroute, kept across cycles because it runs at most once a day.
+
+State lives in memory for the daemon's lifetime and survives reloads for
+the endpoints that remain; the tracker writes nothing to disk. The censor
+traceroutes are the exception that must survive a restart (a walk is not
+repeated for a day), so the daemon hands their last results back in from the
+traceroute log it keeps.
 
 No I/O and no clock of its own: the daemon passes ``now``.
 """
@@ -9,10 +17,12 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 
 from probe import __version__
 from probe.analysis.confirm import Track, advance
+from probe.analysis.packets import summary
 from probe.analysis.service import service_blocked, service_status
 from probe.checks import applicable_methods
 from probe.config.model import Config
@@ -20,6 +30,7 @@ from probe.model import EndpointResult
 from probe.runner.cycle import CycleResult
 from probe.state import (
     DURATION_BUCKETS,
+    CensorTrace,
     CheckStats,
     FailureRecord,
     Histogram,
@@ -47,7 +58,15 @@ def _history_cell(ring: deque[HistoryCell], now: float, result: EndpointResult) 
 
 
 class Tracker:
-    def __init__(self, config: Config, *, started: float) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        started: float,
+        censor: Mapping[tuple[str, str], CensorTrace] | None = None,
+    ) -> None:
+        """``censor``: the last traceroute per (service, endpoint) from before a restart
+        (the traceroute log), which the once-a-day limit will not repeat for hours."""
         self._snapshot = Snapshot(
             version=__version__,
             probe_id=config.probe_id,
@@ -62,6 +81,9 @@ class Tracker:
         self._durations: dict[tuple[str, str], list[float | int]] = {}  # bucket counts..., sum, count
         self._latest: dict[tuple[str, str], EndpointResult] = {}
         self._history: dict[tuple[str, str], deque[HistoryCell]] = {}
+        # The latest result's packet witnesses: (kinds checked, kinds injected).
+        self._packets: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._censor: dict[tuple[str, str], CensorTrace] = dict(censor or {})
         self.configure(config)
 
     @property
@@ -72,7 +94,8 @@ class Tracker:
         """Adopt a (re)loaded config: endpoints that remain keep their history."""
         self.config = config
         keys = {(s.name, e.host) for s in config.services for e in s.endpoints}
-        for store in (self._tracks, self._recent, self._latest, self._history):
+        stores = (self._tracks, self._recent, self._latest, self._history, self._packets, self._censor)
+        for store in stores:
             for key in [k for k in store if k not in keys]:
                 del store[key]
         self._snapshot = replace(
@@ -110,6 +133,11 @@ class Tracker:
                 ring.append(FailureRecord(now, v.status, v.method, v.failure, v.evidence))
             history = self._history.setdefault(key, deque(maxlen=HISTORY))
             history.append(_history_cell(history, now, result))
+            packets = summary(result.observations.other)
+            self._packets[key] = (tuple(sorted(packets.checked)), tuple(sorted(packets.injected)))
+            if packets.traced:
+                # Only a walk that ran replaces the last one: the cycles in between skip it.
+                self._censor[key] = CensorTrace(now, packets.hop)
             for row in result.checks:
                 label = row.check
                 counter = (result.service, label, failure_label(row.failure))
@@ -146,6 +174,7 @@ class Tracker:
                 key = (service.name, e.host)
                 track = self._tracks.get(key, Track())
                 pending = track.candidate
+                checked, injected = self._packets.get(key, ((), ()))
                 states.append((e.state, track.status))
                 endpoints.append(
                     TrackedEndpoint(
@@ -163,6 +192,9 @@ class Tracker:
                         pending=pending[0] if pending else None,
                         pending_method=pending[1] if pending else None,
                         pending_cycles=track.streak if pending else 0,
+                        packets_checked=checked,
+                        packets_injected=injected,
+                        censor=self._censor.get(key),
                     )
                 )
             services.append(

@@ -58,6 +58,10 @@ PROBE_METRICS = {
     "msgprobe_throttle_budget_bytes",
     "msgprobe_vantage_regime",
     "msgprobe_canary_up",
+    # raw-packet witnesses (issue 12)
+    "msgprobe_injection_detected",
+    "msgprobe_censor_hop",
+    "msgprobe_raw_ready",
 }
 _SERIES_NAME = re.compile(r"\b(msgprobe[:_][a-zA-Z0-9_:]*[a-zA-Z0-9_])\b")
 _IDENTITY_VARIABLES = {"datasource", "country", "asn", "vantage"}
@@ -125,6 +129,17 @@ def test_goodput_calls_and_regime_have_panels() -> None:
     assert {
         ("msgprobe-probe-health", m) for m in ("msgprobe_throttle_budget_used_bytes", "msgprobe_canary_up")
     } <= queried
+
+
+def test_packet_evidence_sits_beside_the_block_evidence() -> None:
+    # Per endpoint, on the service dashboard where the blocked endpoints and their methods are.
+    (panel,) = [q for q in panel_queries() if q.panel == "Packet evidence" and q.ref == "A"]
+    assert panel.dashboard == "msgprobe-service" and panel.instant
+    queried = {name for q in panel_queries() if q.panel == "Packet evidence" for name in _names_in(q.expr)}
+    assert queried == {"msgprobe_injection_detected", "msgprobe_censor_hop"}
+    for q in panel_queries():
+        if q.panel == "Packet evidence":
+            assert "endpoint" in q.expr, "one row per endpoint"
 
 
 def test_queries_name_only_series_that_exist() -> None:

@@ -76,6 +76,7 @@ SERVICE = TEMPLATE_VALUES["service"]  # the service the service dashboard is loo
 PANEL_SERVICE = {
     ("msgprobe-service", "Goodput per endpoint"): "throttled",
     ("msgprobe-service", "Call reachability (STUN)"): "calls-blocked",
+    ("msgprobe-service", "Packet evidence"): "tls-reset",
 }
 
 Result = list[dict[str, Any]]
@@ -316,6 +317,11 @@ PANELS: dict[tuple[str, str, str], Expectation] = {
     ("msgprobe-probe-health", "Domestic canaries", "A"): per_vantage_and(
         "canary", {"max.msgprobe.test": 1, "ya.msgprobe.test": 1}
     ),
+    # Packet witnesses. The demo runs no raw check (its config leaves `raw` off: NET_RAW is
+    # not the demo's to assume, and loopback has no routers to walk), so both families must
+    # be absent, not 0: a 0 would claim the packets were looked at and found genuine.
+    ("msgprobe-service", "Packet evidence", "A"): empty,
+    ("msgprobe-service", "Packet evidence", "B"): empty,
 }
 
 RULES: dict[str, Expectation] = {

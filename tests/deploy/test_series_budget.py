@@ -64,3 +64,44 @@ def test_readme_budget_matches_the_built_in_catalog() -> None:
     # Rounded up in the README, but not by much: it is what watchdogs plan with.
     assert steady <= stated_steady <= steady * 1.1, f"steady state is {steady} series ({endpoints} endpoints)"
     assert worst <= stated_worst <= worst * 1.1, f"worst case is {worst} series"
+
+
+def _raw_figures() -> tuple[int, int]:
+    text = (DEPLOY / "README.md").read_text()
+    m = re.search(r"<!-- series-budget-raw: per-endpoint=(\d+) catalog=(\d+) -->", text)
+    assert m, "deploy/README.md must state what the raw checks add in its series-budget-raw marker"
+    return int(m[1]), int(m[2])
+
+
+def test_readme_states_what_the_packet_witnesses_add() -> None:
+    # Every endpoint checked for both kinds and traced: the most the raw checks can add.
+    if util.find_spec("probe.runner.tracker") is None:
+        pytest.skip("msgprobe daemon not available")
+    from dataclasses import replace
+
+    from probe.analysis.censor_hop import CensorHop
+    from probe.config.load import load_config
+    from probe.export.metrics import render_families
+    from probe.runner.tracker import Tracker
+    from probe.state import CensorTrace, Snapshot
+
+    snapshot = Tracker(load_config(None), started=0.0).snapshot
+    witnessed = replace(
+        snapshot,
+        endpoints=tuple(
+            replace(
+                e,
+                packets_checked=("dns", "reset"),
+                packets_injected=("reset",),
+                censor=CensorTrace(1.0, CensorHop(3, "reset", "10.0.0.1", None)),
+            )
+            for e in snapshot.endpoints
+        ),
+    )
+
+    def count(s: Snapshot) -> int:
+        return sum(len(f.samples) for f in render_families(s))
+
+    added = count(witnessed) - count(snapshot)
+    per_endpoint, catalog = _raw_figures()
+    assert added == per_endpoint * len(snapshot.endpoints) == catalog

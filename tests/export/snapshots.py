@@ -9,6 +9,9 @@ checks were skipped, a service that is down, an endpoint with no result yet
 
 from __future__ import annotations
 
+import dataclasses
+
+from probe.analysis.censor_hop import CensorHop
 from probe.model import (
     Certificate,
     CheckResult,
@@ -23,6 +26,7 @@ from probe.model import (
 )
 from probe.state import (
     DURATION_BUCKETS,
+    CensorTrace,
     CheckStats,
     EvidenceHealth,
     FailureRecord,
@@ -427,3 +431,24 @@ def catalog(services: int = 14, per_service: int = 8) -> Snapshot:
         services=tuple(views),
         stats=CheckStats(totals, durations),
     )
+
+
+def packets() -> Snapshot:
+    """``scenario()`` with packet witnesses: a forged reset and the censor at hop 3 for the
+    blocked WeChat endpoint, a traceroute that found no hop for line.me, a clean DNS check
+    for zello.io, and none for the others (no raw check ran: no series)."""
+    base = scenario()
+    witnesses = {
+        "short.weixin.qq.com": dict(
+            packets_checked=("dns", "reset"),
+            packets_injected=("reset",),
+            censor=CensorTrace(NOW - 7200, CensorHop(3, "reset", "10.79.2.2", "10.79.3.1")),
+        ),
+        "line.me": dict(censor=CensorTrace(NOW - 90_000, None)),
+        "zello.io": dict(packets_checked=("dns",)),
+    }
+    endpoints = tuple(
+        dataclasses.replace(e, **witnesses[e.endpoint]) if e.endpoint in witnesses else e  # type: ignore[arg-type]
+        for e in base.endpoints
+    )
+    return dataclasses.replace(base, endpoints=endpoints, raw_enabled=True)

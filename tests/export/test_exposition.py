@@ -17,7 +17,12 @@ from probe.vocab import Method, Status
 from tests.conftest import require_tool
 from tests.export import snapshots
 
-SCENARIOS = {"scenario": snapshots.scenario, "empty": snapshots.empty, "catalog": snapshots.catalog}
+SCENARIOS = {
+    "scenario": snapshots.scenario,
+    "empty": snapshots.empty,
+    "catalog": snapshots.catalog,
+    "packets": snapshots.packets,
+}
 
 
 def registry_for(snapshot: Snapshot) -> CollectorRegistry:
@@ -70,6 +75,7 @@ def test_label_values_come_from_closed_sets(name: str) -> None:
             labels = sample.labels
             assert labels.get("status", "ok") in {s.value for s in Status}
             assert labels.get("method", "tls.reset") in {m.value for m in Method}
+            assert labels.get("kind", "dns") in {"dns", "reset"}
             if "endpoint" in labels:
                 assert labels["endpoint"] in endpoints
             if "check" in labels:

@@ -143,6 +143,7 @@ def test_status_record_groups_endpoints_by_service() -> None:
         "latest": None,
         "recent_failures": [],
         "pending": None,
+        "packets": {"injected": [], "checked": [], "censor": None},
     }
     assert record["confirm"] == snapshots.scenario().confirm
     json.dumps(record)
