@@ -23,6 +23,7 @@ from probe.measure.toolkit import Toolkit
 from probe.measure.trace import Trace
 from probe.model import DnsObservation
 from probe.model_packets import RawDns, RawReset
+from probe.raw.reset_witness import AddressCapture  # stdlib only: scapy loads when a capture starts
 from probe.vocab import Failure, Operation, Purpose
 
 log = logging.getLogger("msgprobe")
@@ -33,12 +34,13 @@ def _failed(step: str, exc: BaseException) -> str:
     return f"raw check failed: {type(exc).__name__}"
 
 
-async def start_capture(kit: Toolkit, address: str) -> object | None:
-    """The address's capture, or None (raw off, not capable, or it would not start: recorded later)."""
+# A capture, why it would not start, or None (raw off, or not capable: recorded at the end).
+Started = AddressCapture | str | None
+
+
+async def start_capture(kit: Toolkit, address: str) -> Started:
     if not kit.packets:
         return None
-    from probe.raw.reset_witness import AddressCapture
-
     try:
         return await AddressCapture.start(address)
     except Exception as exc:
@@ -63,25 +65,20 @@ def _port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def drop_capture(capture: object | None) -> None:
+def drop_capture(capture: Started) -> None:
     """A cancelled or failed attempt: stop capturing, parse nothing."""
-    from probe.raw.reset_witness import AddressCapture
-
     if isinstance(capture, AddressCapture):
         capture.close()
 
 
 async def finish_capture(
-    kit: Toolkit, trace: Trace, address: str, capture: object | None, recorded: Recorded
+    kit: Toolkit, trace: Trace, address: str, capture: Started, recorded: Recorded
 ) -> None:
     from_capture: list[RawReset] = []
     problem = kit.resources.raw_problem if kit.config.raw.packets else None
     if isinstance(capture, str):
         problem = capture
     elif capture is not None:
-        from probe.raw.reset_witness import AddressCapture
-
-        assert isinstance(capture, AddressCapture)
         try:
             from_capture = await capture.resets(trace.events, trace.local_ports)
         except Exception as exc:

@@ -10,6 +10,8 @@ The container runs as the README says a volunteer runs it, plus
 `--network none` (nothing leaves it) and a loopback-only config mounted at
 /etc/msgprobe/probe.yaml (one endpoint on 127.0.0.1, refused: a non-ok
 result, so the evidence log gets a record), instead of the real catalog.
+
+The raw variant (EXTRAS="[raw]") reuses the daemon run here: raw_image.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scripts.container import bases
 from scripts.container.engine import Engine
@@ -30,6 +33,19 @@ VOLUME = "msgprobe-ci-state"
 HERE = Path(__file__).resolve().parent
 LOOPBACK_CONFIG = HERE / "loopback-probe.yaml"
 SHELLS = ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/bash", "/bin/busybox", "/usr/bin/busybox")
+# As deploy/README.md runs the image, plus no network at all.
+LOCKED_DOWN = (
+    "--network",
+    "none",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+)
+PYTHON = "/opt/msgprobe/bin/python"
 
 
 def copy_as_cloned_with_umask_077(repo: Path, dest: Path) -> int:
@@ -57,8 +73,8 @@ def copy_as_cloned_with_umask_077(repo: Path, dest: Path) -> int:
     return count
 
 
-def build(engine: Engine, context: Path) -> float:
-    start = time.monotonic()
+def build(engine: Engine, context: Path, tag: str = TAG, extras: str = "") -> int:
+    """Build the Dockerfile as `tag`; the image's size in bytes."""
     engine.docker(
         "build",
         "--network",
@@ -67,12 +83,14 @@ def build(engine: Engine, context: Path) -> float:
         f"BUILD_IMAGE={bases.BUILD_IMAGE}",
         "--build-arg",
         f"RUNTIME_IMAGE={bases.RUNTIME_IMAGE}",
+        "--build-arg",
+        f"EXTRAS={extras}",
         "-t",
-        TAG,
+        tag,
         context,
         timeout=400,
     )
-    return time.monotonic() - start
+    return int(engine.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)
 
 
 @dataclass
@@ -82,11 +100,73 @@ class RunReport:
     cap_eff: str
     healthy_after_s: float
     evidence_records: int
+    volume_mode: str  # the fresh named volume's, from the image's mount point
     root_write_errno: int
     stop_s: float
 
 
-def _status(pid: int) -> dict[str, str]:
+@dataclass
+class Daemon:
+    """A daemon container started from an image, up and healthy."""
+
+    name: str
+    volume: str
+    pid: int
+    healthy_after_s: float
+    volume_dir: Path
+
+    @property
+    def evidence(self) -> Path:
+        return self.volume_dir / "evidence.jsonl"
+
+
+def start_daemon(
+    engine: Engine, work: Path, tag: str, name: str, volume: str, config_text: str, *extra: str
+) -> Daemon:
+    """`tag`'s daemon, LOCKED_DOWN plus `extra`, with a fresh named volume and
+    `config_text` mounted as its probe.yaml; returned once Docker says healthy."""
+    config = work / f"{name}.yaml"
+    config.write_text(config_text)
+    config.chmod(0o644)  # deploy/README.md: a mounted probe.yaml must be readable by uid 65532
+    engine.docker("volume", "create", volume)
+    started = time.monotonic()
+    engine.docker(
+        "run",
+        "--detach",
+        "--name",
+        name,
+        *LOCKED_DOWN,
+        *extra,
+        "--volume",
+        f"{volume}:/var/lib/msgprobe",
+        "--volume",
+        f"{config}:/etc/msgprobe/probe.yaml:ro",
+        # The image's HEALTHCHECK command, asked every second instead of 30.
+        "--health-interval",
+        "1s",
+        tag,
+    )
+    pid = int(engine.docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+
+    def answers_healthy() -> tuple[bool, str]:
+        code, body = netns_get(pid, "http://127.0.0.1:9490/-/healthy")
+        return code == 200, f"{code} {body}"
+
+    wait_for(f"{name}: /-/healthy answers 200", answers_healthy, timeout=60)
+
+    def docker_says_healthy() -> tuple[bool, str]:
+        state = json.loads(engine.docker("inspect", "-f", "{{json .State}}", name).stdout)
+        if not state.get("Running"):
+            raise StepFailed(f"container stopped: {engine.docker('logs', name, check=False).stderr[-2000:]}")
+        return state.get("Health", {}).get("Status") == "healthy", json.dumps(state.get("Health"))[-800:]
+
+    wait_for(f"{name}: HEALTHCHECK healthy", docker_says_healthy, timeout=60)
+    healthy_after = time.monotonic() - started
+    volume_dir = Path(engine.docker("volume", "inspect", "-f", "{{.Mountpoint}}", volume).stdout.strip())
+    return Daemon(name, volume, pid, round(healthy_after, 1), volume_dir)
+
+
+def process_status(pid: int) -> dict[str, str]:
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -94,70 +174,52 @@ def _status(pid: int) -> dict[str, str]:
     return out
 
 
+def wait_for_evidence(daemon: Daemon) -> list[dict[str, Any]]:
+    """The evidence log's records, once the first cycle has written one."""
+
+    def written() -> tuple[bool, str]:
+        ev = daemon.evidence
+        return ev.is_file() and ev.stat().st_size > 0, str(list(daemon.volume_dir.iterdir()))
+
+    wait_for(f"{daemon.name}: evidence in the volume", written, timeout=60)
+    return [json.loads(line) for line in daemon.evidence.read_text().splitlines() if line]
+
+
+def stop_daemon(engine: Engine, daemon: Daemon) -> float:
+    """`docker stop`, which must take under 2 s (the daemon stops on SIGTERM);
+    then the container and its volume are removed. The seconds it took."""
+    start = time.monotonic()
+    engine.docker("stop", "--time", "10", daemon.name)
+    stop_s = time.monotonic() - start
+    if stop_s >= 2:
+        raise StepFailed(f"docker stop took {stop_s:.1f} s: the daemon does not stop on SIGTERM")
+    exit_code = engine.docker("inspect", "-f", "{{.State.ExitCode}}", daemon.name).stdout.strip()
+    tail = _log_tail(engine, daemon.name)
+    log(f"{daemon.name} stopped in {stop_s:.2f} s, exit code {exit_code}; logs: {tail}")
+    engine.docker("rm", "-v", daemon.name)
+    engine.docker("volume", "rm", daemon.volume)
+    return round(stop_s, 2)
+
+
 def check_run(engine: Engine, work: Path) -> RunReport:
-    config = work / "probe.yaml"
-    config.write_text(LOOPBACK_CONFIG.read_text())
-    config.chmod(0o644)  # deploy/README.md: a mounted probe.yaml must be readable by uid 65532
-    engine.docker("volume", "create", VOLUME)
-    started = time.monotonic()
-    engine.docker(
-        "run",
-        "--detach",
-        "--name",
-        NAME,
-        "--network",
-        "none",
-        "--read-only",
-        "--tmpfs",
-        "/tmp",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--volume",
-        f"{VOLUME}:/var/lib/msgprobe",
-        "--volume",
-        f"{config}:/etc/msgprobe/probe.yaml:ro",
-        # The image's HEALTHCHECK command, asked every second instead of 30.
-        "--health-interval",
-        "1s",
-        TAG,
-    )
-    pid = int(engine.docker("inspect", "-f", "{{.State.Pid}}", NAME).stdout)
-    status = _status(pid)
+    daemon = start_daemon(engine, work, TAG, NAME, VOLUME, LOOPBACK_CONFIG.read_text())
+    status = process_status(daemon.pid)
     uid, cap_eff = status["Uid"], status["CapEff"]
     if uid.split() != ["65532"] * 4:
         raise StepFailed(f"the container runs as {uid}, not 65532")
     if int(cap_eff, 16) != 0:
         raise StepFailed(f"CapEff {cap_eff}: the container has capabilities")
-    if "NoNewPrivs:\t1" not in Path(f"/proc/{pid}/status").read_text():
+    if status["NoNewPrivs"] != "1":
         raise StepFailed("no_new_privs is not set")
-
-    def answers_healthy() -> tuple[bool, str]:
-        code, body = netns_get(pid, "http://127.0.0.1:9490/-/healthy")
-        return code == 200, f"{code} {body}"
-
-    wait_for("/-/healthy answers 200", answers_healthy, timeout=60)
-
-    def docker_says_healthy() -> tuple[bool, str]:
-        state = json.loads(engine.docker("inspect", "-f", "{{json .State}}", NAME).stdout)
-        if not state.get("Running"):
-            raise StepFailed(f"container stopped: {engine.docker('logs', NAME, check=False).stderr[-2000:]}")
-        return state.get("Health", {}).get("Status") == "healthy", json.dumps(state.get("Health"))[-800:]
-
-    wait_for("HEALTHCHECK healthy", docker_says_healthy, timeout=60)
-    healthy_after = time.monotonic() - started
-    volume_dir = Path(engine.docker("volume", "inspect", "-f", "{{.Mountpoint}}", VOLUME).stdout.strip())
-    evidence = volume_dir / "evidence.jsonl"
-
-    def evidence_written() -> tuple[bool, str]:
-        return evidence.is_file() and evidence.stat().st_size > 0, str(list(volume_dir.iterdir()))
-
-    wait_for("evidence in the volume", evidence_written, timeout=60)
-    records = len(evidence.read_text().splitlines())
-    owner = evidence.stat().st_uid
+    records = len(wait_for_evidence(daemon))
+    owner = daemon.evidence.stat().st_uid
     if owner != 65532:
         raise StepFailed(f"evidence.jsonl belongs to uid {owner}")
+    volume = daemon.volume_dir.stat()
+    volume_mode = oct(volume.st_mode & 0o777)
+    if volume_mode != "0o755" or (volume.st_uid, volume.st_gid) != (65532, 65532):
+        raise StepFailed(f"the default image's fresh volume is {volume_mode} {volume.st_uid}:{volume.st_gid}")
+    _var_lib_untouched(engine)
 
     root_errno = _root_write_errno(engine)
     for probe_path in SHELLS:
@@ -166,17 +228,9 @@ def check_run(engine: Engine, work: Path) -> RunReport:
     if shell.returncode == 0:
         raise StepFailed("`sh` ran inside the container")
 
-    start = time.monotonic()
-    engine.docker("stop", "--time", "10", NAME)
-    stop_s = time.monotonic() - start
-    if stop_s >= 2:
-        raise StepFailed(f"docker stop took {stop_s:.1f} s: the daemon does not stop on SIGTERM")
-    exit_code = engine.docker("inspect", "-f", "{{.State.ExitCode}}", NAME).stdout.strip()
-    log(f"stopped in {stop_s:.2f} s, exit code {exit_code}; logs: {_log_tail(engine)}")
+    stop_s = stop_daemon(engine, daemon)
     size = int(engine.docker("image", "inspect", "-f", "{{.Size}}", TAG).stdout)
-    engine.docker("rm", "-v", NAME)
-    engine.docker("volume", "rm", VOLUME)
-    return RunReport(size, uid, cap_eff, round(healthy_after, 1), records, root_errno, round(stop_s, 2))
+    return RunReport(size, uid, cap_eff, daemon.healthy_after_s, records, volume_mode, root_errno, stop_s)
 
 
 def _root_write_errno(engine: Engine) -> int:
@@ -194,6 +248,15 @@ def _root_write_errno(engine: Engine) -> int:
     return errnos[1]
 
 
+def _var_lib_untouched(engine: Engine) -> None:
+    """The mount point is copied with its parent (see the Dockerfile): the
+    runtime's own /var/lib must still be root's 0755, not 65532's."""
+    code = "import os; s = os.stat('/var/lib'); print(s.st_uid, s.st_gid, oct(s.st_mode & 0o7777))"
+    seen = engine.docker("exec", NAME, PYTHON, "-c", code).stdout.strip()
+    if seen != "0 0 0o755":
+        raise StepFailed(f"/var/lib in the image is {seen}, not root's 0755")
+
+
 def _no_such_path(engine: Engine, path: str) -> None:
     code = f"import os, sys\nsys.exit(1 if os.path.lexists({path!r}) else 0)\n"
     found = engine.docker("exec", NAME, "/opt/msgprobe/bin/python", "-c", code, check=False)
@@ -201,6 +264,6 @@ def _no_such_path(engine: Engine, path: str) -> None:
         raise StepFailed(f"{path} exists in the image: it must have no shell")
 
 
-def _log_tail(engine: Engine) -> str:
-    logs = engine.docker("logs", "--tail", "3", NAME, check=False)
+def _log_tail(engine: Engine, name: str) -> str:
+    logs = engine.docker("logs", "--tail", "3", name, check=False)
     return (logs.stdout + logs.stderr).strip().replace("\n", " | ")[-600:]

@@ -23,7 +23,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import REQUIRE_TOOLS
+from tests.conftest import REQUIRE_TOOLS, require_root, require_tool
 from tests.deploy.deploy_files import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -107,11 +107,151 @@ def test_runtime_is_non_root_with_state_volume_port_and_healthcheck() -> None:
     assert "RUN" not in by_kw, "the runtime stage has no shell to run anything with"
     (entrypoint,) = by_kw["ENTRYPOINT"]
     assert json.loads(entrypoint)[1] == "/opt/msgprobe/entrypoint.py"
-    # The volume's mount point belongs to the runtime user, so a fresh volume is writable.
-    assert any(
-        a.startswith(f"--from=build --chown={user} ") and a.endswith(" /var/lib/msgprobe")
-        for a in by_kw["COPY"]
+    # The volume's mount point belongs to the runtime user, so a fresh volume
+    # is writable; it comes with its parent, so that its mode comes too (a
+    # COPY of the directory itself would make it 0755).
+    assert f"--from=build --chown={user} {STATE_PARENT}/ /var/lib/" in by_kw["COPY"]
+
+
+# --- the raw variant: libpcap for scapy's capture filters -------------------
+
+RAW_TREE = "/rootfs-raw"
+STATE_PARENT = "/rootfs/var/lib"
+
+
+def _raw_run() -> Instruction:
+    (run,) = [i for i in instructions() if i.keyword == "RUN" and RAW_TREE in i.args]
+    return run
+
+
+def test_only_the_raw_build_installs_libpcap_and_its_libraries() -> None:
+    ins = instructions()
+    run = _raw_run()
+    assert run.stage == 0
+    args = {i.args.split("=", 1)[0]: i.args for i in ins if i.keyword == "ARG" and i.stage == 0}
+    assert args["EXTRAS"] == 'EXTRAS=""', "the default build has no extras"
+    assert ins.index(next(i for i in ins if i.args == 'EXTRAS=""')) < ins.index(run)
+    # The trees exist (empty) whatever EXTRAS says, so the runtime's COPYs of
+    # them never fail; only the raw branch of the case fills them.
+    before_case, _, branch = run.args.partition('case "${EXTRAS}" in *raw*)')
+    assert branch, "libpcap is installed only in the raw branch"
+    assert f"mkdir -p {RAW_TREE}/usr/lib {RAW_TREE}/sbin {RAW_TREE}/etc" in before_case
+    assert "libpcap0.8" in branch and "libpcap0.8" not in before_case
+    assert "apt-get install" not in before_case
+    assert "ldd" in branch and '$1 != "libc.so.6"' in branch, "the closure, less the runtime's own libc"
+    assert "readlink -f" in branch, "real paths: /lib is a link into /usr in the build stage"
+    # find_library("pcap") asks `/sbin/ldconfig -p`: ldconfig and a cache of the tree.
+    assert f"{RAW_TREE}/sbin/ldconfig" in branch and f"ldconfig -r {RAW_TREE}" in branch
+    # The pipes there must fail the build when one of their commands does.
+    (shell,) = [i.args for i in ins if i.keyword == "SHELL" and i.stage == 0]
+    assert json.loads(shell)[:3] == ["/bin/bash", "-o", "pipefail"]
+    # The default image's package is the package, the raw one adds scapy.
+    (pip,) = [i for i in ins if i.keyword == "RUN" and "pip install" in i.args]
+    assert '/opt/msgprobe/bin/pip install ".${EXTRAS}"' in pip.args
+
+
+def test_the_runtime_copies_the_raw_trees_to_real_directories() -> None:
+    copies = [shlex.split(i.args) for i in final_stage() if i.keyword == "COPY" and RAW_TREE in i.args]
+    assert sorted(c[1:] for c in copies) == [
+        [f"{RAW_TREE}/etc/", "/etc/"],
+        [f"{RAW_TREE}/sbin/", "/sbin/"],
+        [f"{RAW_TREE}/usr/lib/", "/usr/lib/"],
+    ]
+    assert all(c[0] == "--from=build" for c in copies)
+    # Never a whole /lib, /lib64 or /bin: in a merged /usr they are links, in
+    # distroless directories holding libc; a copy over them breaks either.
+    for i in final_stage():
+        if i.keyword == "COPY":
+            assert shlex.split(i.args)[-1].rstrip("/") not in ("/lib", "/lib64", "/bin", "/usr/lib64")
+
+
+def _raw_tree(tmp_path: Path, extras: str) -> Path:
+    """The build stage's RUN, as written, run here against this machine's
+    Debian 12 libraries: apt-get is a no-op (libpcap0.8 is installed, as CI
+    installs it) and the tree and apt lists are moved under tmp_path."""
+    require_root("ldconfig -r chroots into the tree")
+    require_tool("ldd")
+    if not list(Path("/usr/lib").glob("*/libpcap.so.0.8")):
+        message = "libpcap0.8 is not installed"
+        if REQUIRE_TOOLS:
+            pytest.fail(message)
+        pytest.skip(message)
+    tree = tmp_path / "rootfs-raw"
+    script = _raw_run().args
+    for old, new in ((RAW_TREE, str(tree)), ("/var/lib/apt/lists/*", f"{tmp_path}/lists/*")):
+        assert old in script
+        script = script.replace(old, new)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "apt-get").write_text("#!/bin/sh\nexit 0\n")
+    (stubs / "apt-get").chmod(0o755)
+    result = subprocess.run(
+        ["/bin/bash", "-o", "pipefail", "-c", script],
+        env={**os.environ, "EXTRAS": extras, "PATH": f"{stubs}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tree
+
+
+def test_the_default_build_gives_the_runtime_empty_trees(tmp_path: Path) -> None:
+    tree = _raw_tree(tmp_path, "")
+    assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == ["etc", "sbin", "usr", "usr/lib"]
+
+
+def test_the_raw_build_gives_libpcap_its_libraries_ldconfig_and_a_cache(tmp_path: Path) -> None:
+    tree = _raw_tree(tmp_path, "[raw]")
+    files = {str(p.relative_to(tree)) for p in tree.rglob("*") if not p.is_dir()}
+    libs = {f.rsplit("/", 1)[-1] for f in files if f.startswith("usr/lib/")}
+    for soname in ("libpcap.so.0.8", "libdbus-1.so.3", "libsystemd.so.0", "libgcrypt.so.20", "libcap.so.2"):
+        assert soname in libs, soname
+    libc = {lib for lib in libs if lib.startswith(("libc.so", "ld-linux"))}
+    assert not libc, "the runtime has its own libc"
+    assert {f.split("/")[0] for f in files} == {"usr", "sbin", "etc"}
+    assert {f for f in files if not f.startswith("usr/lib/")} == {"sbin/ldconfig", "etc/ld.so.cache"}
+    # Every link resolves inside the tree: the runtime gets the files, not dangling names.
+    for f in files:
+        path = tree / f
+        assert path.resolve().is_relative_to(tree.resolve()) and path.resolve().is_file(), f
+    # What ctypes.util.find_library("pcap") will read inside the image.
+    listed = subprocess.run(
+        [str(tree / "sbin" / "ldconfig"), "-r", str(tree), "-p"], capture_output=True, text=True, check=True
+    ).stdout
+    names = {line.split()[0] for line in listed.splitlines()[1:-1] if line.strip()}
+    assert "libpcap.so.0.8" in names and names <= libs
+
+
+def _state_mount_point(tmp_path: Path, extras: str) -> int:
+    """The build stage's RUN that makes the state volume's mount point, as
+    written, with its paths moved under tmp_path; the mount point's mode."""
+    (run,) = [i for i in instructions() if i.keyword == "RUN" and f"{STATE_PARENT}/msgprobe" in i.args]
+    assert run.stage == 0
+    script = run.args
+    for old, new in (("/opt/msgprobe", str(tmp_path / "opt")), ("/rootfs/", f"{tmp_path}/rootfs/")):
+        assert old in script
+        script = script.replace(old, new)
+    (tmp_path / "opt").mkdir(parents=True)
+    result = subprocess.run(
+        ["/bin/bash", "-o", "pipefail", "-c", f"umask 022\n{script}"],
+        env={**os.environ, "EXTRAS": extras},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return (tmp_path / "rootfs" / "var" / "lib" / "msgprobe").stat().st_mode & 0o7777
+
+
+def test_only_the_raw_build_makes_the_state_mount_point_group_writable(tmp_path: Path) -> None:
+    # The raw variant runs as uid 0 without DAC_OVERRIDE, in group 65532: it
+    # can write the volume only through the group (deploy/README.md,
+    # "Raw-packet checks"). A fresh named volume takes the mount point's mode.
+    assert _state_mount_point(tmp_path / "default", "") == 0o755
+    assert _state_mount_point(tmp_path / "raw", "[raw]") == 0o775
 
 
 def healthcheck_command() -> list[str]:
