@@ -73,7 +73,7 @@ class RawReset:
     kind: str  # "raw_reset"
     address: str
     port: int
-    step: str  # "connect" | "tls" | "http": the operation the reset ended
+    step: str  # "connect" | "tcp" (established, nothing sent) | "tls" | "http": what the reset ended
     purpose: str  # the connection's purpose ("check", "decoy", …)
     trigger_sent: bool  # a payload (ClientHello, request) had left before the reset
     resets: tuple[PacketFacts, ...] = ()

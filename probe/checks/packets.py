@@ -46,8 +46,8 @@ def findings(obs: EndpointObservations, inp: AnalysisInput) -> list[Finding]:
             )
         elif isinstance(o, RawReset) and o.purpose == Purpose.CHECK.value:
             injection = reset_injection(o)
-            if injection is None:
-                continue
+            if injection is None or o.step not in _RESET_METHODS:
+                continue  # "tcp": reset before any payload, no name-based method to prove
             marks = "; ".join(injection.marks)
             after = f", {o.resets[0].t * 1000:.1f} ms after the trigger" if o.trigger_sent else ""
             out.append(

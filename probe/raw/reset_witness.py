@@ -54,7 +54,9 @@ def _flows(address: str, ports: set[int], packets: Sequence[Packet]) -> list[_Fl
 def _step(trigger: Packet | None, synack: Packet | None) -> str:
     if synack is None:
         return "connect"
-    if trigger is not None and trigger.payload[:1] == b"\x16":  # a TLS handshake record: the ClientHello
+    if trigger is None:
+        return "tcp"  # reset on an established connection before anything was sent
+    if trigger.payload[:1] == b"\x16":  # a TLS handshake record: the ClientHello
         return "tls"
     return "http"
 

@@ -143,6 +143,7 @@ class Prober:
         exposure for nothing."""
         flow = self.flow
         end = time.monotonic() + self.hop_wait
+        expired = False
         router: str | None = None
         server = False
         while True:
@@ -150,8 +151,9 @@ class Prober:
                 if p.outgoing or p.t < sent:
                     continue
                 if p.proto == "icmp" and p.icmp_type == 11 and _quotes(p, flow):
-                    if router is None and p.src != flow.src:
-                        router = p.src
+                    if not expired:
+                        expired = True
+                        router = None if near(p.src, flow.src) else p.src
                         delay = max(p.t - sent, ICMP_GRACE)
                         end = min(end, time.monotonic() + delay)
                 elif p.proto == "tcp" and p.src == flow.address:
@@ -162,8 +164,23 @@ class Prober:
             if server:
                 return "server", router
             if time.monotonic() >= end:
-                return ("icmp" if router is not None else "none"), router
+                return ("icmp" if expired else "none"), router
             await asyncio.sleep(POLL)
+
+
+def near(router: str, own: str) -> bool:
+    """A router in the probe's own /24 (/64), or the probe itself: its address would
+    narrow down the volunteer's, so it is recorded as a hop without an address."""
+    try:
+        a, b = ipaddress.ip_address(router), ipaddress.ip_address(own)
+    except ValueError:
+        return True  # not comparable: say nothing rather than too much
+    if a.version != b.version:
+        return True
+    prefix = 24 if a.version == 4 else 64
+    return ipaddress.ip_network(f"{a}/{prefix}", strict=False) == ipaddress.ip_network(
+        f"{b}/{prefix}", strict=False
+    )
 
 
 def _quotes(p: Packet, flow: Flow) -> bool:

@@ -90,3 +90,11 @@ def test_the_last_router_is_none_when_the_censor_is_the_first_hop() -> None:
 def test_a_walk_cut_short_before_any_answer_finds_nothing() -> None:
     assert censor_hop(walk(icmp(1))) is None
     assert censor_hop(walk()) is None
+
+
+def test_routers_in_the_probes_own_slash_24_are_never_named() -> None:
+    from probe.raw.trace_probe import near
+
+    assert near("192.168.1.1", "192.168.1.23") and near("10.79.1.2", "10.79.1.2")
+    assert not near("10.79.2.2", "10.79.1.2")
+    assert near("2001:db8::1", "10.79.1.2")  # not comparable: say nothing

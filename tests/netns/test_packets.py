@@ -260,6 +260,8 @@ def test_the_daemon_exports_the_packets_and_its_event_loop_stays_responsive(
             daemon.stop()
         lags[label] = float(json.loads(line)["max_loop_lag_s"])
     print(f"event-loop lag, worst of one cycle: raw {lags['raw']:.3f} s, baseline {lags['baseline']:.3f} s")
+    # The probe calls its own timeouts unreliable past a quarter of the shortest one (0.5 s
+    # here, apply_overload); raw checks must stay far below that: a fifth of it.
     assert lags["raw"] < 0.1, lags
     assert sample(metrics, "msgprobe_injection_detected", service="blocked", kind="reset") == 1
     assert sample(metrics, "msgprobe_injection_detected", service="chat", kind="dns") == 1
