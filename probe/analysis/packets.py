@@ -8,11 +8,13 @@ duplicate responses and legacy ``dns_injection``; controls-throttling.md D2).
 
 A reset is forged when it does not look like the rest of the server's side
 of the same connection (D3): an IP TTL more than 1 away from the SYN-ACK's,
-an IP ID outside the server's sequence, a window the server never
-advertised, several identical copies, a payload, or the server's own packets
-still arriving after it (the race an out-of-band injector cannot win). A
-genuine reset from the server (a closed port, an application abort) matches
-on every count and is not marked.
+several identical copies, a payload, or the server's own packets still
+arriving after it (the race an out-of-band injector cannot win). An IP ID
+outside the SYN-ACK's counter is listed beside those, never alone (some
+stacks randomise it). The window is recorded, not judged: a genuine reset
+carries 0 or the connection's current window, which the SYN-ACK's unscaled
+one does not predict. A genuine reset from the server (a closed port, an
+application abort) matches on every count and is not marked.
 """
 
 from __future__ import annotations
@@ -79,9 +81,6 @@ def reset_injection(raw: RawReset) -> Injection | None:
         mark = _ttl_mark(rst, reference)
         if mark is not None:
             marks.append(f"reset {mark} (the SYN-ACK's)")
-        mark = _ip_id_mark(rst, reference)
-        if mark is not None:
-            marks.append(mark)
     same = [r for r in raw.resets if (r.ttl, r.flags, r.window) == (rst.ttl, rst.flags, rst.window)]
     if len(same) > 1:
         marks.append(f"{len(same)} identical resets")
@@ -89,6 +88,11 @@ def reset_injection(raw: RawReset) -> Injection | None:
         marks.append(f"reset carries {rst.payload} bytes")
     if raw.after_reset:
         marks.append(f"{raw.after_reset} packets from the server after the reset")
+    # The IP ID only corroborates: a stack that randomises it (OpenBSD's) would
+    # otherwise have every one of its genuine resets read as forged.
+    id_mark = _ip_id_mark(rst, raw.synack)
+    if marks and id_mark is not None:
+        marks.append(id_mark)
     return Injection("reset", tuple(marks), raw.address) if marks else None
 
 

@@ -103,6 +103,8 @@ def _reset_row(o: RawReset) -> CheckResult:
         "resets": len(o.resets),
         "reset_ttl": first.ttl if first else None,
         "synack_ttl": reference.ttl if reference else None,
+        "reset_window": first.window if first else None,
+        "synack_window": reference.window if reference else None,
         "after_trigger_ms": round(first.t * 1000, 1) if first and o.trigger_sent else None,
         "after_reset": o.after_reset,
         "verdict": "forged"

@@ -101,13 +101,8 @@ async def _walk_one(
 
 
 def _prepare(address: str) -> str:
-    """The address the kernel sends to ``address`` from (a UDP connect sends nothing).
-
-    Blocking, in a worker thread: it also imports scapy's IP layers, which
-    is slow, and which fills ``scapy.config.conf.route`` that the capture's
-    interface lookup reads."""
-    import scapy.layers.inet  # noqa: F401
-
+    """The address the kernel sends to ``address`` from (a UDP connect sends nothing);
+    blocking, so it runs in a worker thread."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         probe.connect((address, 9))
