@@ -40,6 +40,9 @@ from tests.deploy.deploy_files import AGENT_CONFIG, CENTRAL_CONFIG, rule_files
 from tests.deploy.notifier import NotifierSink
 
 EVALUATION_INTERVAL = "1s"
+# A matcher for the series the agents wrote, not those the central store's rules
+# write (ALERTS, and the recorded msgprobe:… series, which keep the vantage's labels).
+WRITTEN = '__name__!~"ALERTS.*|.*:.*"'
 # MessengerNewBlock's `for` in the live copy: long enough to be seen pending, short enough to fire.
 SHORT_FOR = {"MessengerNewBlock": "20s"}
 SCRAPE_INTERVAL = "1s"

@@ -27,7 +27,7 @@ from tests.deploy.deploy_files import (
     substitute,
     variable_queries,
 )
-from tests.deploy.live_stack import VANTAGES, CentralStarter, Stack, running_stack, wait_for
+from tests.deploy.live_stack import VANTAGES, WRITTEN, CentralStarter, Stack, running_stack, wait_for
 from tests.deploy.victoria_stack import VictoriaTools, victoria_central
 
 pytestmark = pytest.mark.slow
@@ -410,8 +410,7 @@ def test_verdicts_arrive_with_the_vantage_labels_and_nothing_else(stack: Stack) 
 
     def shipped() -> list[str]:
         # write_relabel_configs: only msgprobe's series and `up` leave the agent.
-        # (Series the central rules write, ALERTS and msgprobe:…, are not from the agents.)
-        written = stack.query('count by (__name__) ({__name__=~".+", __name__!~"ALERTS.*|.*:.*"})')
+        written = stack.query(f'count by (__name__) ({{__name__=~".+", {WRITTEN}}})')
         names = {s["metric"]["__name__"] for s in written}
         problems = [f"{n} not arrived" for n in ("up", "msgprobe_endpoint_status") if n not in names]
         return problems + [
